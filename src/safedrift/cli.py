@@ -1,0 +1,142 @@
+"""Command line: `safedrift quickstart`, `safedrift run CONFIG.yaml`, and helpers.
+
+User mistakes end in one line on stderr and exit status 2; an interrupted run keeps every
+finished cell and resumes when run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from safedrift.errors import SafedriftError
+
+
+def _print_summary(console: Console, outcome) -> None:
+    from safedrift.report.render import effect_table, rate_table
+
+    for title, rows in (("Refusal rate per model (95% Wilson interval)",
+                         rate_table(outcome.summary)),
+                        ("Change after fine-tuning, tuned − base, paired by item",
+                         effect_table(outcome.summary))):
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        for col in rows[0]:
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(*r.values())
+        console.print(table)
+    for f in outcome.summary.findings:
+        console.print(f"• {f}", highlight=False)
+    for w in outcome.summary.warnings:
+        console.print(f"[yellow]⚠ {w}[/yellow]", highlight=False)
+    t = outcome.timings
+    rate = outcome.n_tokens / outcome.generation_seconds if outcome.generation_seconds else 0
+    console.print(
+        f"trained {outcome.trained} adapter(s), generated {outcome.generated_cells} cell(s), "
+        f"reused {outcome.reused_cells}; {t.get('total', 0):.0f} s in all"
+        + (f", {rate:.1f} generated tokens/s" if rate else ""), highlight=False)
+    console.print(f"results: {outcome.database}  report: {outcome.output / 'report.html'}",
+                  highlight=False)
+
+
+def _cmd_run(args, console: Console) -> int:
+    from safedrift.config import ExperimentConfig, load_config, parse_config
+    from safedrift.pipeline import run_experiment
+
+    cfg = load_config(args.config) if getattr(args, "config", None) else ExperimentConfig()
+    overrides = {}
+    if args.output:
+        overrides["output"] = args.output
+    if getattr(args, "model", None):
+        overrides["model"] = {**cfg.model.model_dump(), "ref": args.model}
+    if overrides:
+        cfg = parse_config({**cfg.model_dump(mode="json"), **overrides},
+                           getattr(args, "config", None) or "quickstart")
+    outcome = run_experiment(cfg, console)
+    _print_summary(console, outcome)
+    return 0
+
+
+def _cmd_benchmarks(args, console: Console) -> int:
+    from safedrift.benchmarks import BENCHMARKS
+
+    table = Table(title="Benchmarks", title_justify="left")
+    for col in ("name", "loads from", "what"):
+        table.add_column(col)
+    for spec in BENCHMARKS.values():
+        where = "built in" if spec.local_default else f"hub {spec.hub_id}, or path: FILE"
+        table.add_row(spec.name, where, spec.description)
+    console.print(table)
+    return 0
+
+
+def _cmd_validate(args, console: Console) -> int:
+    from safedrift.judges import make_judge
+    from safedrift.judges.validate import load_xstest_completions, validate_judge
+
+    judge = make_judge(args.judge)
+    v = validate_judge(judge, load_xstest_completions(args.file), args.file)
+    console.print(f"{v.judge} on {v.source} (n={v.n}): accuracy {v.accuracy_3class:.3f} "
+                  f"(3 classes), {v.accuracy_binary:.3f} (refusal vs compliance)",
+                  highlight=False)
+    console.print(v.confusion.to_string())
+    return 0
+
+
+def _cmd_export(args, console: Console) -> int:
+    from safedrift.store import ResultsStore
+
+    db = Path(args.run) / "results.duckdb" if Path(args.run).is_dir() else Path(args.run)
+    with ResultsStore(db, read_only=True) as store:
+        path = store.export_parquet(args.parquet, store.latest_run_id())
+    console.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="safedrift", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("quickstart", help="fine-tune the embedded model on arithmetic, 3 seeds, "
+                       "and measure its refusals before and after")
+    q.add_argument("--output", help="output folder (default runs/quickstart)")
+    q.add_argument("--model", help="model reference (default embedded:qwen2.5-coder-0.5b-instruct)")
+    r = sub.add_parser("run", help="run an experiment file")
+    r.add_argument("config", help="experiment YAML (see examples/quickstart.yaml)")
+    r.add_argument("--output", help="override the output folder")
+    sub.add_parser("benchmarks", help="list the benchmarks and where each loads from")
+    j = sub.add_parser("judges", help="judge tools")
+    jsub = j.add_subparsers(dest="judges_command", required=True)
+    v = jsub.add_parser("validate", help="measure a judge against human labels "
+                        "(XSTest completions CSV)")
+    v.add_argument("judge")
+    v.add_argument("file")
+    e = sub.add_parser("export", help="export a run's results to Parquet")
+    e.add_argument("run", help="run folder or results.duckdb")
+    e.add_argument("parquet", help="output .parquet path")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    handlers = {"quickstart": _cmd_run, "run": _cmd_run, "benchmarks": _cmd_benchmarks,
+                "judges": _cmd_validate, "export": _cmd_export}
+    try:
+        return handlers[args.command](args, console)
+    except SafedriftError as e:
+        print(f"safedrift: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("safedrift: interrupted; finished cells are stored, run again to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

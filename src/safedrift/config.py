@@ -1,0 +1,154 @@
+"""The experiment file, validated by pydantic. Every field has a default, so an empty file is
+the quickstart; `examples/quickstart.yaml` documents each field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from safedrift.errors import SafedriftError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(_Strict):
+    ref: str = "embedded:qwen2.5-coder-0.5b-instruct"
+    trust_remote_code: bool = False
+
+
+class DataSection(_Strict):
+    source: str = "builtin:arithmetic"
+    n_examples: int | None = Field(256, ge=1)
+    split: str = "train"
+    seed: int = 0  # content seed of the built-in generator
+
+
+class LoraSection(_Strict):
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+class TrainSection(_Strict):
+    steps: int = Field(30, ge=1)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    max_length: int = Field(128, ge=8)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float = Field(1.0, ge=0)
+
+
+class SeedTriple(_Strict):
+    init: int
+    data_order: int
+    dropout: int
+
+
+class FinetuneSection(_Strict):
+    data: DataSection = DataSection()
+    lora: LoraSection = LoraSection()
+    train: TrainSection = TrainSection()
+    # an int s means init = data_order = dropout = s; a mapping sets each axis
+    seeds: list[int | SeedTriple] = Field(default_factory=lambda: [0, 1, 2], min_length=0)
+    system_prompt: str | None = None  # None: the chat template's default
+
+    def seed_triples(self) -> list[SeedTriple]:
+        return [s if isinstance(s, SeedTriple) else SeedTriple(init=s, data_order=s, dropout=s)
+                for s in self.seeds]
+
+
+class BenchmarkSection(_Strict):
+    name: str
+    path: str | None = None  # a local file in the upstream format
+    hub_id: str | None = None  # overrides the benchmark's default hub dataset
+    split: str | None = None
+    limit: int | None = Field(None, ge=1)
+
+
+class SamplingSection(_Strict):
+    temperature: float = Field(0.0, ge=0)  # 0: greedy
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(48, ge=1)
+    n_samples: int = Field(1, ge=1)
+    seed: int = 0  # sample j of every item uses seed + j
+
+
+class GenerationSection(_Strict):
+    backend: Literal["llamacpp", "transformers"] = "llamacpp"
+    n_ctx: int = Field(1024, ge=64)
+    system_prompt: str | None = None  # None: the chat template's default
+
+
+class ExperimentConfig(_Strict):
+    model: ModelSection = ModelSection()
+    finetune: FinetuneSection = FinetuneSection()
+    benchmarks: list[BenchmarkSection] = Field(
+        default_factory=lambda: [BenchmarkSection(name="smoke-harmful"),
+                                 BenchmarkSection(name="smoke-harmless")], min_length=1)
+    sampling: SamplingSection = SamplingSection()
+    generation: GenerationSection = GenerationSection()
+    judges: list[str] = Field(default_factory=lambda: ["refusal", "keyword"], min_length=1)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    output: str = "runs/quickstart"
+
+    @field_validator("judges")
+    @classmethod
+    def _known_judges(cls, v: list[str]) -> list[str]:
+        from safedrift.judges import JUDGES
+
+        for name in v:
+            if name not in JUDGES:
+                raise ValueError(f"unknown judge '{name}' (known: {', '.join(JUDGES)})")
+        return v
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known_benchmarks(cls, v: list[BenchmarkSection]) -> list[BenchmarkSection]:
+        from safedrift.benchmarks import BENCHMARKS
+
+        for b in v:
+            if b.name not in BENCHMARKS:
+                raise ValueError(f"unknown benchmark '{b.name}' (known: {', '.join(BENCHMARKS)})")
+        return v
+
+    def identity(self) -> dict:
+        """What determines the results: everything but where they are written."""
+        return self.model_dump(mode="json", exclude={"output"})
+
+
+def _format_error(path: str, err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("int", "SeedTriple")))
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{path}: {where or 'top level'}: {msg}{more}"
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise SafedriftError(f"config '{path}': no such file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise SafedriftError(f"{path}: not valid YAML{line}") from None
+    if not isinstance(data, dict):
+        raise SafedriftError(f"{path}: the top level must be a mapping of fields")
+    return parse_config(data, str(path))
+
+
+def parse_config(data: dict, where: str = "config") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        raise SafedriftError(_format_error(where, e)) from None

@@ -1,0 +1,123 @@
+"""Evaluation prompt formats: how a benchmark item becomes the exact text the model sees.
+
+Both backends and the trainer receive text rendered here, from the model's own chat template
+(read from the GGUF metadata or tokenizer_config.json), so llama.cpp and transformers see the
+same characters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from safedrift.errors import SafedriftError
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """`system=None` keeps the template's default system prompt; "" removes it."""
+
+    name: str = "chat"
+    system: str | None = None
+
+
+DEFAULT_FORMAT = PromptFormat()
+
+
+def gguf_metadata(path: Path) -> dict[str, object]:
+    """String and scalar metadata of a GGUF file (tokens arrays skipped)."""
+    from gguf import GGUFReader, GGUFValueType
+
+    reader = GGUFReader(str(path), "r")
+    out: dict[str, object] = {}
+    for name, field in reader.fields.items():
+        if not field.types or field.types[0] == GGUFValueType.ARRAY:
+            continue
+        value = field.parts[field.data[0]]
+        if field.types[0] == GGUFValueType.STRING:
+            out[name] = bytes(value).decode("utf-8", errors="replace")
+        else:
+            out[name] = value.tolist()[0]
+    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.bos_token_id"):
+        if tokens is not None and key in out:
+            idx = int(out[key])
+            out[key.replace("_id", "")] = bytes(tokens.parts[tokens.data[idx]]).decode()
+    return out
+
+
+class ChatTemplate:
+    """A model's Jinja chat template, rendered the way transformers renders it."""
+
+    def __init__(self, template: str, bos_token: str = "", eos_token: str = ""):
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False,
+                                                                       indent=indent)
+        env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        try:
+            self._template = env.from_string(template)
+        except jinja2.TemplateError as e:
+            raise SafedriftError(f"chat template does not compile: {e}") from None
+        self.source = template
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+
+    def render(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        try:
+            return self._template.render(messages=messages, bos_token=self.bos_token,
+                                         eos_token=self.eos_token,
+                                         add_generation_prompt=add_generation_prompt)
+        except jinja2.TemplateError as e:
+            raise SafedriftError(f"chat template does not render: {e}") from None
+
+    def _with_system(self, messages: list[dict[str, str]], fmt: PromptFormat):
+        if fmt.system is None or (messages and messages[0]["role"] == "system"):
+            return messages
+        return [{"role": "system", "content": fmt.system}, *messages] if fmt.system else messages
+
+    def prompt(self, user_text: str, fmt: PromptFormat = DEFAULT_FORMAT) -> str:
+        """The text up to where the assistant starts answering."""
+        msgs = self._with_system([{"role": "user", "content": user_text}], fmt)
+        return self.render(msgs, add_generation_prompt=True)
+
+    def training_pair(self, example: list[dict[str, str]],
+                      fmt: PromptFormat = DEFAULT_FORMAT) -> tuple[str, str]:
+        """(prompt text, answer text) whose concatenation is the full rendered conversation;
+        the loss is taken on the answer part only."""
+        msgs = self._with_system(example, fmt)
+        prompt = self.render(msgs[:-1], add_generation_prompt=True)
+        full = self.render(msgs, add_generation_prompt=False)
+        if full.startswith(prompt):
+            answer = full[len(prompt):]
+        else:  # templates that rewrite earlier turns: fall back to the plain continuation
+            answer = msgs[-1]["content"] + self.eos_token
+        return prompt, answer.rstrip("\n")
+
+
+def _raise(message: str):
+    raise jinja2.TemplateError(message)
+
+
+@lru_cache(maxsize=8)
+def chat_template_for(gguf_path: str | None, hf_source: str | None) -> ChatTemplate:
+    """The chat template of a GGUF file or a transformers folder / hub id."""
+    if gguf_path:
+        meta = gguf_metadata(Path(gguf_path))
+        template = meta.get("tokenizer.chat_template")
+        if not template:
+            raise SafedriftError(f"{gguf_path}: the GGUF carries no chat template")
+        return ChatTemplate(str(template), str(meta.get("tokenizer.ggml.bos_token", "")),
+                            str(meta.get("tokenizer.ggml.eos_token", "")))
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(hf_source)
+    if not tok.chat_template:
+        raise SafedriftError(f"{hf_source}: the tokenizer has no chat template")
+    return ChatTemplate(tok.chat_template, tok.bos_token or "", tok.eos_token or "")

@@ -1,0 +1,362 @@
+"""The main recipe, top to bottom: fine-tune → generate → judge → store → summarise → report.
+
+Every stage is keyed by a hash of what determines it. Adapters live in the shared cache and are
+reused by any run with the same base model, data, LoRA settings and seeds; generation cells
+(one model variant × one benchmark × one format) are committed to DuckDB atomically and skipped
+on re-run, so a killed run resumes and loses at most the cell in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+from safedrift.benchmarks import Item, load_benchmark
+from safedrift.config import ExperimentConfig, SeedTriple
+from safedrift.errors import SafedriftError
+from safedrift.finetune.data import load_examples
+from safedrift.formats import PromptFormat, chat_template_for
+from safedrift.hashing import hash_obj, sha256_file
+from safedrift.judges import make_judge
+from safedrift.models import ResolvedModel, resolve_model
+from safedrift.models.backends import Sampling
+from safedrift.provenance import cache_dir, package_versions
+from safedrift.stats.summary import RunSummary, summarise
+from safedrift.store import ResultsStore
+
+FINETUNE_RECIPE_VERSION = "lora-loop-1"  # bump when training code changes its numbers
+
+
+@dataclass(frozen=True)
+class Adapter:
+    key: str
+    seeds: SeedTriple
+    folder: Path
+
+    @property
+    def gguf(self) -> Path:
+        return self.folder / "adapter.gguf"
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.folder / "train.json").read_text())
+
+
+@dataclass(frozen=True)
+class Variant:
+    model_id: str  # "base" or "tuned-s{init}-{data_order}-{dropout}"
+    adapter: Adapter | None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    output: Path
+    database: Path
+    summary: RunSummary
+    timings: dict[str, float] = field(default_factory=dict)
+    trained: int = 0
+    generated_cells: int = 0
+    reused_cells: int = 0
+    n_tokens: int = 0
+    generation_seconds: float = 0.0
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, disable=not console.is_terminal and bool(os.environ.get("CI")))
+
+
+# -- fine-tuning -----------------------------------------------------------------------------
+def adapter_key(cfg: ExperimentConfig, model: ResolvedModel, seeds: SeedTriple) -> str:
+    ft = cfg.finetune
+    return hash_obj({"base": model.sha256, "data": ft.data.model_dump(mode="json"),
+                     "lora": ft.lora.model_dump(mode="json"),
+                     "train": ft.train.model_dump(mode="json"), "system": ft.system_prompt,
+                     "seeds": seeds.model_dump(), "recipe": FINETUNE_RECIPE_VERSION})
+
+
+def _train_adapters(cfg, model, template, examples, todo, store, progress, hf_state) -> None:
+    """Train every adapter in `todo` (list of (Adapter)), writing each atomically."""
+    import torch
+    from peft import get_peft_model_state_dict
+
+    from safedrift.finetune.export_gguf_lora import export_lora_gguf
+    from safedrift.finetune.train import FinetuneSeeds, LoraSettings, TrainSettings, train_lora
+    from safedrift.formats import gguf_metadata
+    from safedrift.models.hf import load_causal_lm
+
+    if "net" not in hf_state:
+        hf_state["net"], hf_state["tok"] = load_causal_lm(model, "float32",
+                                                          cfg.model.trust_remote_code)
+    net, tok = hf_state["net"], hf_state["tok"]
+    arch = (gguf_metadata(model.gguf_path).get("general.architecture")
+            if model.gguf_path else net.config.model_type)
+    ft = cfg.finetune
+    lora = LoraSettings(ft.lora.r, ft.lora.alpha, ft.lora.dropout,
+                        ft.lora.target_modules if isinstance(ft.lora.target_modules, str)
+                        else tuple(ft.lora.target_modules))
+    train = TrainSettings(**ft.train.model_dump())
+    fmt = PromptFormat("finetune", ft.system_prompt)
+    for adapter in todo:
+        s = adapter.seeds
+        task = progress.add_task(f"fine-tune seed {s.init}/{s.data_order}/{s.dropout}",
+                                 total=train.steps, info="")
+        t0 = time.perf_counter()
+        peft_model, result = train_lora(
+            net, tok, template, examples, fmt, lora, train,
+            FinetuneSeeds(s.init, s.data_order, s.dropout),
+            on_step=lambda step, loss: progress.update(task, advance=1, info=f"loss {loss:.3f}"))
+        seconds = time.perf_counter() - t0
+        tmp = adapter.folder.with_name(adapter.folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        peft_model.save_pretrained(str(tmp), safe_serialization=True)
+        if model.gguf_path is not None:
+            state = {k: v.detach().to(torch.float32).cpu().numpy()
+                     for k, v in get_peft_model_state_dict(peft_model).items()}
+            c = net.config
+            export_lora_gguf(state, ft.lora.alpha, str(arch), c.num_hidden_layers,
+                             c.num_attention_heads,
+                             getattr(c, "num_key_value_heads", c.num_attention_heads),
+                             tmp / "adapter.gguf")
+        meta = {"losses": result.losses, "learning_rates": result.learning_rates,
+                "n_examples": result.n_examples, "threads": result.threads,
+                "seconds": seconds, "seeds": s.model_dump()}
+        (tmp / "train.json").write_text(json.dumps(meta))
+        shutil.rmtree(adapter.folder, ignore_errors=True)
+        os.replace(tmp, adapter.folder)
+        hf_state["net"] = peft_model.unload()  # the untouched base, for the next seed
+        net = hf_state["net"]
+
+
+def prepare_adapters(cfg, model, template, store, progress, hf_state) -> tuple[list[Adapter], int]:
+    adapters = []
+    for s in cfg.finetune.seed_triples():
+        key = adapter_key(cfg, model, s)
+        adapters.append(Adapter(key, s, cache_dir() / "adapters" / key))
+    todo = [a for a in adapters if not (a.folder / "train.json").is_file()]
+    if todo:
+        d = cfg.finetune.data
+        examples = load_examples(d.source, d.n_examples, d.seed, d.split)
+        _train_adapters(cfg, model, template, examples, todo, store, progress, hf_state)
+    for a in adapters:  # record every adapter in this database, trained now or cached
+        meta = a.meta
+        weights = a.folder / "adapter_model.safetensors"
+        store.record_adapter({
+            "adapter_key": a.key, "base_sha256": model.sha256, "seed_init": a.seeds.init,
+            "seed_data_order": a.seeds.data_order, "seed_dropout": a.seeds.dropout,
+            "adapter_sha256": sha256_file(weights),
+            "gguf_sha256": sha256_file(a.gguf) if a.gguf.is_file() else None,
+            "n_examples": meta["n_examples"], "train_seconds": meta["seconds"],
+            "threads": meta["threads"],
+            "settings_json": json.dumps(cfg.finetune.model_dump(mode="json"), sort_keys=True)},
+            meta["losses"], meta["learning_rates"])
+    return adapters, len(todo)
+
+
+# -- generation ------------------------------------------------------------------------------
+class _Backends:
+    """Opens one backend per model variant and closes the previous one."""
+
+    def __init__(self, cfg, model, hf_state):
+        self.cfg, self.model, self.hf_state = cfg, model, hf_state
+        self.current: tuple[str, object] | None = None
+
+    def get(self, variant: Variant):
+        if self.current and self.current[0] == variant.model_id:
+            return self.current[1]
+        self.close()
+        if self.cfg.generation.backend == "llamacpp":
+            from safedrift.models.backends import LlamaCppBackend
+
+            lora = variant.adapter.gguf if variant.adapter else None
+            backend = LlamaCppBackend(self.model.gguf_path, lora, self.cfg.generation.n_ctx)
+        else:
+            from safedrift.models.backends import TransformersBackend
+            from safedrift.models.hf import load_causal_lm
+
+            if "net" not in self.hf_state:
+                self.hf_state["net"], self.hf_state["tok"] = load_causal_lm(
+                    self.model, "float32", self.cfg.model.trust_remote_code)
+            net = self.hf_state["net"]
+            if variant.adapter:
+                from peft import PeftModel
+
+                net = PeftModel.from_pretrained(net, str(variant.adapter.folder))
+                net.eval()
+            backend = TransformersBackend(net, self.hf_state["tok"])
+        self.current = (variant.model_id, backend)
+        return backend
+
+    def close(self):
+        if self.current is None:
+            return
+        backend = self.current[1]
+        if hasattr(backend, "net") and hasattr(backend.net, "unload"):
+            self.hf_state["net"] = backend.net.unload()
+        elif hasattr(backend, "llm"):
+            backend.llm.close()
+        self.current = None
+
+
+def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
+    return hash_obj({"base": model.sha256, "adapter": variant.adapter.key if variant.adapter
+                     else None, "backend": cfg.generation.backend, "n_ctx": cfg.generation.n_ctx,
+                     "benchmark": bench_cfg.model_dump(mode="json"),
+                     "items": hash_obj([(i.item_id, i.prompt) for i in items]),
+                     "format": [fmt.name, fmt.system],
+                     "sampling": cfg.sampling.model_dump(mode="json")})
+
+
+def _generate_cell(cfg, model, variant, items, fmt, template, backend, progress, task):
+    s = cfg.sampling
+    sampling = Sampling(s.temperature, s.top_p, s.max_tokens)
+    a = variant.adapter
+    rows = []
+    for item in items:
+        prompt_text = template.prompt(item.prompt, fmt)
+        for j in range(s.n_samples):
+            g = backend.generate(prompt_text, sampling, s.seed + j)
+            rows.append({
+                "model_id": variant.model_id, "model_ref": model.ref,
+                "base_sha256": model.sha256, "adapter_key": a.key if a else None,
+                "seed_init": a.seeds.init if a else None,
+                "seed_data_order": a.seeds.data_order if a else None,
+                "seed_dropout": a.seeds.dropout if a else None,
+                "benchmark": item.benchmark, "item_id": item.item_id, "category": item.category,
+                "harmful": item.harmful, "prompt": item.prompt, "format": fmt.name,
+                "sample_index": j, "sampling_seed": s.seed + j, "temperature": s.temperature,
+                "top_p": s.top_p, "max_tokens": s.max_tokens, "backend": cfg.generation.backend,
+                "response": g.text, "n_tokens": g.n_tokens, "finish_reason": g.finish_reason})
+        progress.update(task, advance=1)
+    df = pd.DataFrame(rows)
+    for col in ("seed_init", "seed_data_order", "seed_dropout"):
+        df[col] = df[col].astype("Int32")
+    return df
+
+
+def _judge_rows(gens: pd.DataFrame, judge, run_id: str, versions: str,
+                adapter_sha: dict[str, str]) -> pd.DataFrame:
+    verdicts = [judge.judge(p, r) for p, r in zip(gens["prompt"], gens["response"])]
+    out = gens.copy()
+    out["run_id"] = run_id
+    out["config_hash"] = run_id
+    out["adapter_sha256"] = out["adapter_key"].map(adapter_sha)
+    out["judge"] = judge.name
+    out["judge_version"] = judge.version
+    out["label"] = [v.label for v in verdicts]
+    out["refused"] = [v.refused for v in verdicts]
+    out["score"] = [v.score for v in verdicts]
+    out["reason"] = [v.reason for v in verdicts]
+    out["package_versions"] = versions
+    out["created_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    return out
+
+
+# -- the recipe ------------------------------------------------------------------------------
+def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> RunOutcome:
+    console = console or Console()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    run_id = hash_obj(cfg.identity())
+    out = Path(cfg.output).expanduser()
+
+    # Validate everything cheap before anything heavy or anything written.
+    model = resolve_model(cfg.model.ref)
+    if cfg.generation.backend == "llamacpp" and model.gguf_path is None:
+        raise SafedriftError(f"model '{model.ref}': backend 'llamacpp' needs a GGUF model; "
+                             "set generation.backend: transformers")
+    benches = [(b, load_benchmark(b.name, b.path, b.hub_id, b.split, b.limit))
+               for b in cfg.benchmarks]
+    judges = [make_judge(n) for n in cfg.judges]
+    template = chat_template_for(str(model.gguf_path) if model.gguf_path else None,
+                                 None if model.gguf_path else model.hf_source)
+    fmt = PromptFormat("chat" if cfg.generation.system_prompt is None else "chat+system",
+                       cfg.generation.system_prompt)
+    template.prompt("test", fmt)  # a template that cannot render fails here
+    if cfg.finetune.seeds:
+        d = cfg.finetune.data
+        load_examples(d.source, 1 if d.source.startswith("builtin:") else d.n_examples,
+                      d.seed, d.split)
+    timings["prepare"] = time.perf_counter() - t0
+
+    out.mkdir(parents=True, exist_ok=True)
+    versions = package_versions()
+    outcome = None
+    with ResultsStore(out / "results.duckdb") as store, _progress(console) as progress:
+        store.start_run(run_id, cfg.identity(), versions, model.sha256)
+        hf_state: dict = {}
+        t = time.perf_counter()
+        adapters, trained = prepare_adapters(cfg, model, template, store, progress, hf_state)
+        timings["finetune"] = time.perf_counter() - t
+        variants = [Variant("base", None)] + [
+            Variant(f"tuned-s{a.seeds.init}-{a.seeds.data_order}-{a.seeds.dropout}", a)
+            for a in adapters]
+        adapter_sha = {a.key: sha256_file(a.folder / "adapter_model.safetensors")
+                       for a in adapters}
+
+        backends = _Backends(cfg, model, hf_state)
+        t = time.perf_counter()
+        generated = reused = n_tokens = 0
+        gen_seconds = 0.0
+        version_json = json.dumps(versions, sort_keys=True)
+        try:
+            for variant in variants:
+                for bench_cfg, items in benches:
+                    key = _gen_key(cfg, model, variant, bench_cfg, items, fmt)
+                    if store.has_gen_cell(key):
+                        reused += 1
+                    else:
+                        task = progress.add_task(f"generate {variant.model_id} × {bench_cfg.name}",
+                                                 total=len(items), info="")
+                        backend = backends.get(variant)
+                        tc = time.perf_counter()
+                        rows = _generate_cell(cfg, model, variant, items, fmt, template,
+                                              backend, progress, task)
+                        seconds = time.perf_counter() - tc
+                        gen_seconds += seconds
+                        n_tokens += int(rows["n_tokens"].sum())
+                        rows.insert(0, "gen_key", key)
+                        store.write_gen_cell(key, rows, {
+                            "model_id": variant.model_id, "benchmark": bench_cfg.name,
+                            "format": fmt.name, "backend": cfg.generation.backend,
+                            "seconds": seconds})
+                        generated += 1
+                    gens = None
+                    for judge in judges:
+                        if store.has_results(run_id, key, judge.name, judge.version):
+                            continue
+                        gens = store.generations(key) if gens is None else gens
+                        store.write_results(_judge_rows(gens, judge, run_id, version_json,
+                                                        adapter_sha))
+        finally:
+            backends.close()
+        timings["generate+judge"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        results = store.results(run_id)
+        summary = summarise(results, cfg.judges[0], cfg.confidence)
+        from safedrift.report.render import write_reports
+
+        write_reports(out, cfg, run_id, summary, results, store.train_log(), versions, model)
+        store.export_parquet(out / "results.parquet", run_id)
+        store.finish_run(run_id)
+        timings["report"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        outcome = RunOutcome(run_id, out, out / "results.duckdb", summary, timings, trained,
+                             generated, reused, n_tokens, gen_seconds)
+    (out / "timings.json").write_text(json.dumps(
+        {**timings, "generation_tokens": outcome.n_tokens,
+         "generation_seconds": outcome.generation_seconds, "trained": trained,
+         "generated_cells": generated, "reused_cells": reused}, indent=2))
+    return outcome

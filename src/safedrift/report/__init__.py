@@ -1,0 +1,1 @@
+"""Reports: Markdown and HTML beside the results database, and a JSON summary."""

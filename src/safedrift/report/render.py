@@ -1,0 +1,138 @@
+"""Write report.md, report.html and summary.json for a run.
+
+Model outputs are untrusted text: the HTML template autoescapes everything, and Markdown cells
+escape the characters that would change the table or inject HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from safedrift.stats.summary import RunSummary
+
+
+def _pct(x) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+
+
+def _pts(x) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.0f}"
+
+
+def _p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def rate_table(summary: RunSummary) -> list[dict[str, str]]:
+    return [{"benchmark": r.benchmark, "requests": "harmful" if r.harmful else "harmless",
+             "model": r.model_id, "n": str(r.n), "refusal rate": _pct(r.rate),
+             "95% CI": f"[{_pct(r.low)}, {_pct(r.high)}]"} for r in summary.rates.itertuples()]
+
+
+def effect_table(summary: RunSummary) -> list[dict[str, str]]:
+    rows = []
+    for r in summary.effects.itertuples():
+        sd = getattr(r, "sd_across_seeds", float("nan"))
+        rows.append({"benchmark": r.benchmark, "comparison": r.comparison,
+                     "base": _pct(r.base_rate), "tuned": _pct(r.tuned_rate),
+                     "change (points)": _pts(r.difference),
+                     "95% CI": f"[{_pts(r.low)}, {_pts(r.high)}]", "p": _p(r.p_value),
+                     "test": r.test,
+                     "SD across seeds": "" if sd is None or (isinstance(sd, float) and math.isnan(sd))
+                     else f"{100 * sd:.1f} pts"})
+    return rows
+
+
+def _md_cell(text: str) -> str:
+    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "_none_\n"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_md_cell(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _examples(results: pd.DataFrame, judge: str, n: int = 3) -> list[dict[str, str]]:
+    """A few harmful-request answers per model, so a reader sees what the numbers count."""
+    df = results[(results["judge"] == judge) & results["harmful"]]
+    out = []
+    for model_id, mdf in df.groupby("model_id", sort=True):
+        for r in mdf.head(n).itertuples():
+            out.append({"model": model_id, "item": r.item_id, "prompt": r.prompt[:160],
+                        "response": r.response[:300], "verdict": r.label})
+    return out
+
+
+_HTML = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
+<html><head><meta charset="utf-8"><title>safedrift run {{ run_id }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:left;vertical-align:top}th{background:#f3f3f3}.warn{color:#a60}
+pre{white-space:pre-wrap}</style></head><body>
+<h1>safedrift: does this fine-tune change safety?</h1>
+<p>Run <code>{{ run_id }}</code> · model <code>{{ model_ref }}</code> (sha256
+<code>{{ model_sha[:16] }}…</code>) · judge <code>{{ judge }}</code></p>
+<h2>Findings</h2><ul>{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
+{% if warnings %}<ul class="warn">{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul>{% endif %}
+{% for title, rows in tables %}<h2>{{ title }}</h2><table><tr>{% for c in rows[0] %}<th>{{ c }}</th>
+{% endfor %}</tr>{% for r in rows %}<tr>{% for c in r %}<td>{{ r[c] }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endfor %}
+<h2>Training loss</h2><table><tr><th>seeds (init/order/dropout)</th><th>first</th><th>last</th>
+<th>steps</th></tr>{% for r in losses %}<tr><td>{{ r.seeds }}</td><td>{{ r.first }}</td>
+<td>{{ r.last }}</td><td>{{ r.steps }}</td></tr>{% endfor %}</table>
+<h2>Provenance</h2><pre>{{ provenance }}</pre></body></html>
+""")
+
+
+def _loss_rows(train_log: pd.DataFrame) -> list[dict[str, str]]:
+    rows = []
+    for key, g in train_log.groupby("adapter_key", sort=False):
+        rows.append({"seeds": f"{g.seed_init.iloc[0]}/{g.seed_data_order.iloc[0]}/"
+                     f"{g.seed_dropout.iloc[0]}", "first": f"{g.loss.iloc[0]:.3f}",
+                     "last": f"{g.loss.iloc[-1]:.3f}", "steps": str(len(g))})
+    return rows
+
+
+def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.DataFrame,
+                  train_log: pd.DataFrame, versions: dict, model) -> None:
+    rates, effects = rate_table(summary), effect_table(summary)
+    examples = _examples(results, summary.judge)
+    losses = _loss_rows(train_log[train_log["adapter_key"].isin(results["adapter_key"].dropna())])
+    provenance = {"run_id": run_id, "config_hash": run_id, "model": model.ref,
+                  "model_sha256": model.sha256, "packages": versions,
+                  "config": cfg.identity()}
+    md = [f"# safedrift run {run_id}\n",
+          f"Model `{model.ref}` (sha256 `{model.sha256}`), judge `{summary.judge}`.\n",
+          "## Findings\n", *[f"- {_md_cell(f)}" for f in summary.findings], "",
+          *[f"- ⚠ {_md_cell(w)}" for w in summary.warnings], "",
+          "## Refusal rates (95% Wilson intervals)\n", _md_table(rates),
+          "## Change after fine-tuning (paired by item)\n", _md_table(effects),
+          "## Training loss\n", _md_table(losses),
+          "## Example answers to harmful requests\n", _md_table(examples),
+          "## Provenance\n", "```json", json.dumps(provenance, indent=2, default=str), "```", ""]
+    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
+    tables = [("Refusal rates (95% Wilson intervals)", rates),
+              ("Change after fine-tuning (paired by item)", effects),
+              ("Example answers to harmful requests", examples)]
+    (out / "report.html").write_text(_HTML.render(
+        run_id=run_id, model_ref=model.ref, model_sha=model.sha256, judge=summary.judge,
+        findings=summary.findings, warnings=summary.warnings,
+        tables=[(t, r) for t, r in tables if r], losses=losses,
+        provenance=json.dumps(provenance, indent=2, default=str)), encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps({
+        "run_id": run_id, "judge": summary.judge, "findings": summary.findings,
+        "warnings": summary.warnings,
+        "rates": summary.rates.to_dict("records"), "effects": summary.effects.to_dict("records"),
+        "provenance": provenance}, indent=2, default=str), encoding="utf-8")
