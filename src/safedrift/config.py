@@ -37,11 +37,14 @@ class LoraSection(_Strict):
 
 class TrainSection(_Strict):
     steps: int = Field(30, ge=1)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(4, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
     max_length: int = Field(128, ge=8)
     warmup_steps: int = Field(0, ge=0)
     grad_clip: float = Field(1.0, ge=0)
+    # "all": loss on every token, as a plain causal-LM fine-tune (labels = input_ids) does;
+    # "answer": loss on the assistant's tokens only.
+    loss_on: Literal["all", "answer"] = "all"
 
 
 class SeedTriple(_Strict):
@@ -74,7 +77,7 @@ class BenchmarkSection(_Strict):
 class SamplingSection(_Strict):
     temperature: float = Field(0.0, ge=0)  # 0: greedy
     top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(48, ge=1)
+    max_tokens: int = Field(32, ge=1)
     n_samples: int = Field(1, ge=1)
     seed: int = 0  # sample j of every item uses seed + j
 
@@ -123,12 +126,16 @@ class ExperimentConfig(_Strict):
 
 
 def _format_error(path: str, err: ValidationError) -> str:
-    e = err.errors()[0]
+    errors = err.errors()
+    # A union field (seeds: int | mapping) reports one error per branch; the deepest is the
+    # one that says what is missing.
+    prefix = errors[0]["loc"][:-1]
+    e = max((x for x in errors if x["loc"][:len(prefix)] == prefix), key=lambda x: len(x["loc"]))
     where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("int", "SeedTriple")))
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown field"
-    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{path}: {where or 'top level'}: {msg}{more}"
 
 

@@ -21,7 +21,8 @@ from safedrift.errors import SafedriftError
 
 @dataclass(frozen=True)
 class PromptFormat:
-    """`system=None` keeps the template's default system prompt; "" removes it."""
+    """`system=None` keeps the template's default system prompt; "" sends an empty system turn,
+    which replaces the default in templates that insert one (Qwen, SmolLM)."""
 
     name: str = "chat"
     system: str | None = None
@@ -80,12 +81,19 @@ class ChatTemplate:
     def _with_system(self, messages: list[dict[str, str]], fmt: PromptFormat):
         if fmt.system is None or (messages and messages[0]["role"] == "system"):
             return messages
-        return [{"role": "system", "content": fmt.system}, *messages] if fmt.system else messages
+        return [{"role": "system", "content": fmt.system}, *messages]
 
     def prompt(self, user_text: str, fmt: PromptFormat = DEFAULT_FORMAT) -> str:
         """The text up to where the assistant starts answering."""
         msgs = self._with_system([{"role": "user", "content": user_text}], fmt)
         return self.render(msgs, add_generation_prompt=True)
+
+    def fixed_prefix(self, fmt: PromptFormat = DEFAULT_FORMAT) -> str:
+        """The text every prompt of this format starts with (system turn, user header): what a
+        backend may compute once and reuse."""
+        sentinel = "\u241fSAFEDRIFT\u241f"
+        rendered = self.prompt(sentinel, fmt)
+        return rendered.split(sentinel, 1)[0] if sentinel in rendered else ""
 
     def training_pair(self, example: list[dict[str, str]],
                       fmt: PromptFormat = DEFAULT_FORMAT) -> tuple[str, str]:

@@ -33,7 +33,7 @@ from safedrift.provenance import cache_dir, package_versions
 from safedrift.stats.summary import RunSummary, summarise
 from safedrift.store import ResultsStore
 
-FINETUNE_RECIPE_VERSION = "lora-loop-1"  # bump when training code changes its numbers
+FINETUNE_RECIPE_VERSION = "lora-loop-2"  # bump when training code changes its numbers
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,8 @@ def prepare_adapters(cfg, model, template, store, progress, hf_state) -> tuple[l
 class _Backends:
     """Opens one backend per model variant and closes the previous one."""
 
-    def __init__(self, cfg, model, hf_state):
-        self.cfg, self.model, self.hf_state = cfg, model, hf_state
+    def __init__(self, cfg, model, hf_state, prefix: str):
+        self.cfg, self.model, self.hf_state, self.prefix = cfg, model, hf_state, prefix
         self.current: tuple[str, object] | None = None
 
     def get(self, variant: Variant):
@@ -180,7 +180,8 @@ class _Backends:
             from safedrift.models.backends import LlamaCppBackend
 
             lora = variant.adapter.gguf if variant.adapter else None
-            backend = LlamaCppBackend(self.model.gguf_path, lora, self.cfg.generation.n_ctx)
+            backend = LlamaCppBackend(self.model.gguf_path, lora, self.cfg.generation.n_ctx,
+                                      self.prefix)
         else:
             from safedrift.models.backends import TransformersBackend
             from safedrift.models.hf import load_causal_lm
@@ -305,7 +306,7 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
         adapter_sha = {a.key: sha256_file(a.folder / "adapter_model.safetensors")
                        for a in adapters}
 
-        backends = _Backends(cfg, model, hf_state)
+        backends = _Backends(cfg, model, hf_state, template.fixed_prefix(fmt))
         t = time.perf_counter()
         generated = reused = n_tokens = 0
         gen_seconds = 0.0

@@ -2,8 +2,10 @@
 
 Three seeds are kept apart (Dodge et al. 2020 separate weight initialisation from data order):
 `init` seeds the LoRA matrices, `data_order` shuffles the examples, `dropout` seeds the dropout
-masks. Loss is taken on the assistant's answer only; logits are computed only where there is a
-target, which skips most of the 150k-word output layer on prompt tokens.
+masks. The loss covers the whole conversation (`loss_on="all"`, what a plain causal-LM
+fine-tune with labels = input_ids does) or the assistant's answer only (`loss_on="answer"`);
+logits are computed only where there is a target, which saves the 150k-word output layer on
+untargeted tokens.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ class LoraSettings:
 @dataclass(frozen=True)
 class TrainSettings:
     steps: int = 30
-    batch_size: int = 8
+    batch_size: int = 4
     learning_rate: float = 5e-4
     max_length: int = 128
     warmup_steps: int = 0
     grad_clip: float = 1.0
+    loss_on: str = "all"  # "all": the whole conversation; "answer": assistant tokens only
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def train_lora(net, tok, template: ChatTemplate, examples, fmt: PromptFormat,
         for r, (ids, n_prompt) in enumerate(rows):
             input_ids[r, :len(ids)] = torch.tensor(ids)
             attention[r, :len(ids)] = 1
-            target[r, n_prompt:len(ids)] = torch.tensor(ids[n_prompt:])
+            first = n_prompt if train.loss_on == "answer" else 0
+            target[r, first:len(ids)] = torch.tensor(ids[first:])
         input_ids, attention, target = (t.to(device) for t in (input_ids, attention, target))
         # position t predicts token t+1: keep positions whose next token is a target
         next_target = target[:, 1:]

@@ -73,7 +73,11 @@ def extra_buffers_enabled() -> bool:
 class LlamaCppBackend:
     name = "llamacpp"
 
-    def __init__(self, gguf_path: Path, lora_path: Path | None = None, n_ctx: int = 1024):
+    def __init__(self, gguf_path: Path, lora_path: Path | None = None, n_ctx: int = 1024,
+                 prefix: str = ""):
+        """`prefix`: text every prompt starts with (the template's system turn). It is
+        evaluated once, on its own, and each prompt continues from it; since the prefix is
+        always computed the same way, an answer does not depend on the previous prompt."""
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -87,6 +91,21 @@ class LlamaCppBackend:
         except (ValueError, RuntimeError) as e:
             raise SafedriftError(f"llama.cpp could not load {gguf_path}"
                                  f"{' with ' + str(lora_path) if lora_path else ''}: {e}") from None
+        self._prefix = self.tokenize(prefix) if prefix else []
+        self._prefix_ready = False
+
+    def _start_from_prefix(self, tokens: list[int]) -> None:
+        """Leave the context holding exactly the prefix (evaluated alone), or nothing."""
+        n = len(self._prefix)
+        if n and len(tokens) > n and tokens[:n] == self._prefix:
+            if not self._prefix_ready:
+                self.llm.reset()
+                self.llm.eval(self._prefix)
+                self._prefix_ready = True
+            self.llm.n_tokens = n  # drop the last prompt and answer; keep the prefix
+        else:  # a prompt that does not start with the prefix: evaluate it whole
+            self.llm.reset()
+            self._prefix_ready = False
 
     def tokenize(self, prompt: str) -> list[int]:
         # The chat template already renders any BOS token, so add none here.
@@ -97,7 +116,7 @@ class LlamaCppBackend:
         if len(tokens) + sampling.max_tokens > self.llm.n_ctx():
             raise SafedriftError(f"prompt of {len(tokens)} tokens + {sampling.max_tokens} new "
                                  f"tokens exceeds the context of {self.llm.n_ctx()}")
-        self.llm.reset()  # no prefix reuse: results must not depend on the previous prompt
+        self._start_from_prefix(tokens)
         out = self.llm.create_completion(
             tokens, max_tokens=sampling.max_tokens, temperature=sampling.temperature,
             top_p=sampling.top_p, top_k=0, min_p=0.0, repeat_penalty=1.0, seed=seed)

@@ -12,9 +12,15 @@ from safedrift.provenance import cache_dir
 
 
 def _quiet_transformers():
+    """safedrift draws its own progress bars; library bars and deprecation chatter only hide
+    them."""
+    import warnings
+
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -1,0 +1,135 @@
+"""End to end on the real SmolLM2 model: fine-tune 2 seeds → generate → judge → DuckDB →
+summary and reports; re-run reuses everything; a killed run resumes; bad input fails cleanly."""
+
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from safedrift import pipeline
+from safedrift.cli import main
+from safedrift.config import parse_config
+from safedrift.pipeline import run_experiment
+
+SMALL = {
+    "model": {"ref": "embedded:smollm2-135m-instruct"},
+    "finetune": {"data": {"n_examples": 32}, "train": {"steps": 3, "batch_size": 4},
+                 "seeds": [0, 1]},
+    "benchmarks": [{"name": "smoke-harmful", "limit": 4}, {"name": "smoke-harmless", "limit": 3}],
+    "sampling": {"max_tokens": 12},
+}
+N_VARIANTS, N_ITEMS, N_JUDGES = 3, 7, 2
+
+
+def _cfg(out):
+    return parse_config({**SMALL, "output": str(out)})
+
+
+def _quiet():
+    return Console(quiet=True)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run1")
+    return out, run_experiment(_cfg(out), _quiet())
+
+
+def test_pipeline_stores_every_judged_answer_with_provenance(first_run):
+    out, outcome = first_run
+    con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
+    res = con.execute("SELECT * FROM results").df()
+    assert len(res) == N_VARIANTS * N_ITEMS * N_JUDGES
+    assert set(res["judge"]) == {"refusal", "keyword"}
+    assert set(res["model_id"]) == {"base", "tuned-s0-0-0", "tuned-s1-1-1"}
+    tuned = res[res["model_id"] != "base"]
+    assert tuned["adapter_sha256"].notna().all() and tuned["seed_init"].notna().all()
+    assert res["base_sha256"].str.startswith("b179c952").all()
+    assert res["config_hash"].nunique() == 1 and res["config_hash"].iloc[0] == outcome.run_id
+    versions = json.loads(res["package_versions"].iloc[0])
+    assert versions["torch"].startswith("2.") and "llama_cpp_python" in versions
+    log = con.execute("SELECT * FROM train_log").df()
+    assert len(log) == 2 * 3 and log["loss"].gt(0).all()
+    con.close()
+    parquet = pd.read_parquet(out / "results.parquet")
+    assert len(parquet) == len(res)
+    for name in ("report.md", "report.html", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["effects"]) == 2 * 3  # per seed and pooled, on two benchmarks
+    assert outcome.trained == 2 and outcome.generated_cells == 6
+
+
+def test_rerun_does_no_training_or_generation_and_is_identical(first_run, tmp_path):
+    out, first = first_run
+    again = run_experiment(_cfg(out), _quiet())
+    assert again.trained == 0 and again.generated_cells == 0 and again.reused_cells == 6
+    # a fresh folder regenerates from the cached adapters and gets identical answers
+    fresh = run_experiment(_cfg(tmp_path / "fresh"), _quiet())
+    assert fresh.trained == 0 and fresh.generated_cells == 6
+    cols = ["model_id", "item_id", "judge", "response", "label"]
+    a = first.summary.rates.reset_index(drop=True)
+    b = fresh.summary.rates.reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    ra = duckdb.connect(str(out / "results.duckdb"), read_only=True).execute(
+        "SELECT * FROM results ORDER BY ALL").df()[cols]
+    rb = duckdb.connect(str(tmp_path / "fresh" / "results.duckdb"), read_only=True).execute(
+        "SELECT * FROM results ORDER BY ALL").df()[cols]
+    pd.testing.assert_frame_equal(ra.sort_values(cols).reset_index(drop=True),
+                                  rb.sort_values(cols).reset_index(drop=True))
+
+
+def test_killed_run_resumes_losing_only_the_cell_in_flight(first_run, tmp_path, monkeypatch):
+    real = pipeline._generate_cell
+    calls = {"n": 0}
+
+    def dies_on_third_cell(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_generate_cell", dies_on_third_cell)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(_cfg(tmp_path), _quiet())
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM gen_cells").fetchone() == (2,)
+    assert con.execute("SELECT count(*) FROM generations").fetchone() == (4 + 3,)
+    con.close()
+    monkeypatch.setattr(pipeline, "_generate_cell", real)
+    resumed = run_experiment(_cfg(tmp_path), _quiet())
+    assert resumed.reused_cells == 2 and resumed.generated_cells == 4
+    n = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True).execute(
+        "SELECT count(*) FROM results").fetchone()[0]
+    assert n == N_VARIANTS * N_ITEMS * N_JUDGES
+
+
+@pytest.mark.parametrize("yaml_text,message", [
+    ("benchmarks: [{name: advbenchh}]", "unknown benchmark 'advbenchh'"),
+    ("model: {ref: 'embedded:nope'}", "unknown embedded model 'nope'"),
+    ("finetune: {data: {source: /no/such/data.jsonl}}", "/no/such/data.jsonl"),
+    ("benchmarks: [{name: advbench, path: /no/such.csv}]", "/no/such.csv"),
+    ("finetune: {lora: {r: 0}}", "finetune.lora.r"),
+    ("model: {ref: 'embedded:smollm2-135m-instruct'}\nbogus: 1", "bogus: unknown field"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, yaml_text, message):
+    config = tmp_path / "exp.yaml"
+    out = tmp_path / "out"
+    config.write_text(yaml_text + f"\noutput: {out}\n")
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_malformed_data_file_is_named(tmp_path, capsys):
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"prompt": "a", "response": "b"}\n{oops\n')
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"finetune: {{data: {{source: {data}}}}}\noutput: {tmp_path / 'out'}\n"
+                      "model: {ref: 'embedded:smollm2-135m-instruct'}\n")
+    assert main(["run", str(config)]) == 2
+    assert f"{data}:2: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
