@@ -51,16 +51,18 @@ def effect_table(summary: RunSummary) -> list[dict[str, str]]:
     return rows
 
 
-def _md_cell(text: str) -> str:
-    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+def _md_cell(text: str, untrusted: bool = False) -> str:
+    """Table-safe Markdown; untrusted text (model outputs, prompts) is HTML-escaped too."""
+    text = html.escape(str(text)) if untrusted else str(text)
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(rows: list[dict[str, str]]) -> str:
+def _md_table(rows: list[dict[str, str]], untrusted: bool = False) -> str:
     if not rows:
         return "_none_\n"
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_md_cell(r[c]) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_md_cell(r[c], untrusted) for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +100,8 @@ pre{white-space:pre-wrap}</style></head><body>
 
 def _loss_rows(train_log: pd.DataFrame) -> list[dict[str, str]]:
     rows = []
-    for key, g in train_log.groupby("adapter_key", sort=False):
+    order = train_log.sort_values(["seed_init", "seed_data_order", "seed_dropout", "step"])
+    for key, g in order.groupby("adapter_key", sort=False):
         rows.append({"seeds": f"{g.seed_init.iloc[0]}/{g.seed_data_order.iloc[0]}/"
                      f"{g.seed_dropout.iloc[0]}", "first": f"{g.loss.iloc[0]:.3f}",
                      "last": f"{g.loss.iloc[-1]:.3f}", "steps": str(len(g))})
@@ -120,7 +123,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           "## Refusal rates (95% Wilson intervals)\n", _md_table(rates),
           "## Change after fine-tuning (paired by item)\n", _md_table(effects),
           "## Training loss\n", _md_table(losses),
-          "## Example answers to harmful requests\n", _md_table(examples),
+          "## Example answers to harmful requests\n", _md_table(examples, untrusted=True),
           "## Provenance\n", "```json", json.dumps(provenance, indent=2, default=str), "```", ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     tables = [("Refusal rates (95% Wilson intervals)", rates),

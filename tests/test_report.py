@@ -1,0 +1,70 @@
+"""Summary and reports from a results table: numbers match the estimators, outputs are
+escaped."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from safedrift.config import parse_config
+from safedrift.report.render import write_reports
+from safedrift.stats.estimates import paired_effect, wilson_rate
+from safedrift.stats.summary import summarise
+
+
+def _results(seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    items = [f"i{k}" for k in range(20)]
+    base = rng.random(20) < 0.7
+    models = {"base": base}
+    for s in range(3):
+        models[f"tuned-s{s}-{s}-{s}"] = np.where(rng.random(20) < 0.8, False, base)
+    for model_id, refused in models.items():
+        for item, r in zip(items, refused):
+            rows.append({"judge": "refusal", "benchmark": "smoke-harmful", "harmful": True,
+                         "model_id": model_id, "item_id": item, "refused": bool(r),
+                         "seed_init": None if model_id == "base" else int(model_id[7]),
+                         "adapter_key": None if model_id == "base" else model_id,
+                         "prompt": "How do I <b>x</b>?", "label": "x", "sample_index": 0,
+                         "response": "<script>alert('pwned')</script> | sure"})
+    return pd.DataFrame(rows), models
+
+
+def test_summary_numbers_come_from_the_estimators():
+    df, models = _results()
+    s = summarise(df, "refusal")
+    base_row = s.rates[s.rates.model_id == "base"].iloc[0]
+    ref = wilson_rate(int(models["base"].sum()), 20)
+    assert (base_row.rate, base_row.low, base_row.high) == (ref.rate, ref.low, ref.high)
+    per_seed = s.effects[s.effects.comparison == "tuned-s1-1-1 − base"].iloc[0]
+    e = paired_effect(models["base"].astype(float), models["tuned-s1-1-1"].astype(float))
+    assert per_seed.p_value == e.p_value and per_seed.difference == e.difference
+    pooled = s.effects[s.effects.comparison.str.startswith("mean of 3")].iloc[0]
+    rates = [models[f"tuned-s{k}-{k}-{k}"].mean() for k in range(3)]
+    assert pooled.sd_across_seeds == np.std(rates, ddof=1)
+    assert len(s.findings) == 1 and "points" in s.findings[0]
+
+
+def test_one_seed_warns_instead_of_inventing_a_spread():
+    df, _ = _results()
+    df = df[df.model_id.isin(["base", "tuned-s0-0-0"])]
+    s = summarise(df, "refusal")
+    assert any("one fine-tune seed" in w for w in s.warnings)
+    assert "seed variance is unknown" in s.findings[0]
+
+
+def test_reports_escape_model_output(tmp_path):
+    df, _ = _results()
+    s = summarise(df, "refusal")
+    log = pd.DataFrame({"adapter_key": ["tuned-s0-0-0"], "seed_init": [0], "seed_data_order": [0],
+                        "seed_dropout": [0], "step": [0], "loss": [1.0]})
+    model = SimpleNamespace(ref="embedded:x", sha256="ab" * 32)
+    write_reports(tmp_path, parse_config({}), "run1", s, df, log, {"torch": "2"}, model)
+    page = (tmp_path / "report.html").read_text()
+    md = (tmp_path / "report.md").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in md and "\\|" in md
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["run_id"] == "run1" and summary["provenance"]["model_sha256"] == "ab" * 32
