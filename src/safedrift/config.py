@@ -60,6 +60,24 @@ class FinetuneSection(_Strict):
     # an int s means init = data_order = dropout = s; a mapping sets each axis
     seeds: list[int | SeedTriple] = Field(default_factory=lambda: [0, 1, 2], min_length=0)
     system_prompt: str | None = None  # None: the chat template's default
+    # auto: CUDA in bfloat16 where a GPU is present, else CPU in float32
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+
+    def resolved_device(self) -> tuple[str, str]:
+        """(device, dtype) this machine will train with."""
+        import torch
+
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            from safedrift.errors import SafedriftError
+
+            raise SafedriftError("finetune.device: cuda requested but no GPU is available")
+        dtype = self.dtype if self.dtype != "auto" else (
+            "bfloat16" if device == "cuda" else "float32")
+        return device, dtype
 
     def seed_triples(self) -> list[SeedTriple]:
         return [s if isinstance(s, SeedTriple) else SeedTriple(init=s, data_order=s, dropout=s)

@@ -80,14 +80,15 @@ def _progress(console: Console) -> Progress:
 # -- fine-tuning -----------------------------------------------------------------------------
 def adapter_key(cfg: ExperimentConfig, model: ResolvedModel, seeds: SeedTriple) -> str:
     ft = cfg.finetune
-    return hash_obj({"base": model.sha256, "data": ft.data.model_dump(mode="json"),
+    return hash_obj({"base": model.sha256, "device": ft.resolved_device(),
+                     "data": ft.data.model_dump(mode="json"),
                      "lora": ft.lora.model_dump(mode="json"),
                      "train": ft.train.model_dump(mode="json"), "system": ft.system_prompt,
                      "seeds": seeds.model_dump(), "recipe": FINETUNE_RECIPE_VERSION})
 
 
-def _train_adapters(cfg, model, template, examples, todo, store, progress, hf_state) -> None:
-    """Train every adapter in `todo` (list of (Adapter)), writing each atomically."""
+def _train_adapters(cfg, model, template, examples, todo, progress, hf_state) -> None:
+    """Train every adapter in `todo`, writing each to the cache atomically."""
     import torch
     from peft import get_peft_model_state_dict
 
@@ -96,9 +97,10 @@ def _train_adapters(cfg, model, template, examples, todo, store, progress, hf_st
     from safedrift.formats import gguf_metadata
     from safedrift.models.hf import load_causal_lm
 
+    device, dtype = cfg.finetune.resolved_device()
     if "net" not in hf_state:
-        hf_state["net"], hf_state["tok"] = load_causal_lm(model, "float32",
-                                                          cfg.model.trust_remote_code)
+        hf_state["net"], hf_state["tok"] = load_causal_lm(model, dtype,
+                                                          cfg.model.trust_remote_code, device)
     net, tok = hf_state["net"], hf_state["tok"]
     arch = (gguf_metadata(model.gguf_path).get("general.architecture")
             if model.gguf_path else net.config.model_type)
@@ -131,7 +133,7 @@ def _train_adapters(cfg, model, template, examples, todo, store, progress, hf_st
                              tmp / "adapter.gguf")
         meta = {"losses": result.losses, "learning_rates": result.learning_rates,
                 "n_examples": result.n_examples, "threads": result.threads,
-                "seconds": seconds, "seeds": s.model_dump()}
+                "seconds": seconds, "seeds": s.model_dump(), "device": device, "dtype": dtype}
         (tmp / "train.json").write_text(json.dumps(meta))
         shutil.rmtree(adapter.folder, ignore_errors=True)
         os.replace(tmp, adapter.folder)
@@ -148,7 +150,7 @@ def prepare_adapters(cfg, model, template, store, progress, hf_state) -> tuple[l
     if todo:
         d = cfg.finetune.data
         examples = load_examples(d.source, d.n_examples, d.seed, d.split)
-        _train_adapters(cfg, model, template, examples, todo, store, progress, hf_state)
+        _train_adapters(cfg, model, template, examples, todo, progress, hf_state)
     for a in adapters:  # record every adapter in this database, trained now or cached
         meta = a.meta
         weights = a.folder / "adapter_model.safetensors"
@@ -187,8 +189,9 @@ class _Backends:
             from safedrift.models.hf import load_causal_lm
 
             if "net" not in self.hf_state:
+                device, dtype = self.cfg.finetune.resolved_device()
                 self.hf_state["net"], self.hf_state["tok"] = load_causal_lm(
-                    self.model, "float32", self.cfg.model.trust_remote_code)
+                    self.model, dtype, self.cfg.model.trust_remote_code, device)
             net = self.hf_state["net"]
             if variant.adapter:
                 from peft import PeftModel

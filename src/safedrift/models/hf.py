@@ -58,7 +58,8 @@ def dequantised_folder(model: ResolvedModel) -> Path:
     return folder
 
 
-def load_causal_lm(model: ResolvedModel, dtype: str = "float32", trust_remote_code: bool = False):
+def load_causal_lm(model: ResolvedModel, dtype: str = "float32", trust_remote_code: bool = False,
+                   device: str = "cpu"):
     """(model, tokenizer) for training or reference generation. Weights load from safetensors
     only, never from pickles."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -71,5 +72,6 @@ def load_causal_lm(model: ResolvedModel, dtype: str = "float32", trust_remote_co
                                                    trust_remote_code=trust_remote_code)
     except OSError as e:
         raise SafedriftError(f"model '{model.ref}': {str(e).splitlines()[0]}") from None
+    net.to(device)
     net.eval()
     return net, tok
