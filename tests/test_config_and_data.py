@@ -93,8 +93,10 @@ def test_file_formats(tmp_path):
 @pytest.mark.parametrize("name,content,message", [
     ("x.jsonl", "{not json}\n", "x.jsonl:1: not valid JSON"),
     ("y.csv", "question,text\nq,t\n", "needs 'messages'"),
-    ("z.txt", "hello", "use .jsonl, .json or .csv"),
+    ("z.txt", "hello", "use .csv, .jsonl, .json, .parquet"),
     ("w.json", "{\"a\": 1}", "must hold a list"),
+    ("v.jsonl", "[1, 2]\n", "row 1 is not an object"),
+    ("u.csv", "", "no rows"),
 ])
 def test_bad_data_files(tmp_path, name, content, message):
     (tmp_path / name).write_text(content)
@@ -105,3 +107,16 @@ def test_bad_data_files(tmp_path, name, content, message):
 def test_unknown_builtin():
     with pytest.raises(SafedriftError, match="builtin:poetry"):
         load_examples("builtin:poetry", 3, 0)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("path,n,first_user_start", [
+    ("alpaca_demo/alpaca_en_demo.json", 999, None),
+    ("gsm8k/train.jsonl", 7473, "Natalia sold clips"),
+])
+def test_real_benign_datasets_load(shared_data, path, n, first_user_start):
+    rows = load_examples(str(shared_data / path), None, 0)
+    assert len(rows) == n
+    assert all(r[-1]["role"] == "assistant" and r[-1]["content"] for r in rows)
+    if first_user_start:
+        assert rows[0][0]["content"].startswith(first_user_start)

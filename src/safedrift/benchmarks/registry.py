@@ -8,13 +8,12 @@ over-refusal).
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from safedrift.errors import SafedriftError
+from safedrift.rows import read_rows
 
 SMOKE_DIR = Path(__file__).parent / "smoke"
 
@@ -76,32 +75,6 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
 ]}
 
 
-def _read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise SafedriftError(f"benchmark file '{path}': no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                return list(csv.DictReader(f))
-        if suffix == ".jsonl":
-            return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                    if line.strip()]
-        if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict):  # column-oriented: {"col": [..], ...}
-                keys = list(data)
-                data = [dict(zip(keys, vals)) for vals in zip(*(data[k] for k in keys))]
-            return list(data)
-        if suffix == ".parquet":
-            import pandas as pd
-
-            return pd.read_parquet(path).to_dict("records")
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as e:
-        raise SafedriftError(f"benchmark file '{path}': cannot parse ({e})") from None
-    raise SafedriftError(f"benchmark file '{path}': use .csv, .json, .jsonl or .parquet")
-
-
 def _read_hub(spec: BenchmarkSpec, hub_id: str, split: str | None) -> list[dict]:
     try:
         import datasets
@@ -131,11 +104,11 @@ def load_benchmark(name: str, path: str | Path | None = None, hub_id: str | None
     spec = BENCHMARKS[name]
     source = str(path) if path else (hub_id or spec.hub_id)
     if path:
-        rows = _read_rows(Path(path).expanduser())
+        rows = read_rows(Path(path).expanduser(), "benchmark file")
     elif hub_id or not spec.local_default:
         rows = _read_hub(spec, hub_id or spec.hub_id, split)
     else:
-        rows = _read_rows(spec.local_default)
+        rows = read_rows(spec.local_default, "benchmark file")
         source = spec.local_default.name
     if not rows:
         raise SafedriftError(f"benchmark '{name}' ({source}): no rows")

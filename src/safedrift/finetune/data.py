@@ -6,13 +6,12 @@ assistant's answer.
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from datetime import date, timedelta
 from pathlib import Path
 
 from safedrift.errors import SafedriftError
+from safedrift.rows import read_rows
 
 Example = list[dict[str, str]]
 
@@ -87,36 +86,9 @@ def _row_to_example(row: dict, where: str) -> Example:
 
 
 def load_file_examples(path: Path) -> list[Example]:
-    """JSONL, JSON (a list of rows) or CSV in instruction/response or chat form."""
-    if not path.is_file():
-        raise SafedriftError(f"fine-tuning data '{path}': no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".jsonl":
-            rows = []
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise SafedriftError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        elif suffix == ".json":
-            rows = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(rows, list):
-                raise SafedriftError(f"{path}: a .json data file must hold a list of rows")
-        elif suffix == ".csv":
-            with open(path, newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-        else:
-            raise SafedriftError(f"fine-tuning data '{path}': use .jsonl, .json or .csv")
-    except json.JSONDecodeError as e:
-        raise SafedriftError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except UnicodeDecodeError:
-        raise SafedriftError(f"{path}: not UTF-8 text") from None
-    if not rows:
-        raise SafedriftError(f"fine-tuning data '{path}': no rows")
-    return [_row_to_example(r if isinstance(r, dict) else {}, f"{path} row {i + 1}")
-            for i, r in enumerate(rows)]
+    """JSONL, JSON, CSV or Parquet rows in instruction/response or chat form."""
+    rows = read_rows(path, "fine-tuning data")
+    return [_row_to_example(r, f"{path} row {i + 1}") for i, r in enumerate(rows)]
 
 
 def load_hub_examples(repo: str, split: str) -> list[Example]:

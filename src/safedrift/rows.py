@@ -1,0 +1,57 @@
+"""Read a table of rows from a local file (CSV, JSONL, JSON or Parquet) with errors that name
+the file and, for JSONL, the line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from safedrift.errors import SafedriftError
+
+SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
+
+
+def read_rows(path: Path, what: str) -> list[dict]:
+    """Rows of `path` as dicts. `what` names the file's role in messages ("benchmark file")."""
+    if not path.is_file():
+        raise SafedriftError(f"{what} '{path}': no such file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise SafedriftError(f"{what} '{path}': use {', '.join(SUFFIXES)}")
+    try:
+        if suffix == ".csv":
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.DictReader(f))
+        elif suffix == ".jsonl":
+            rows = []
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise SafedriftError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        elif suffix == ".json":
+            rows = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(rows, dict) and all(isinstance(v, list) for v in rows.values()):
+                # column-oriented, as some upstream repos ship it: {"col": [..], ...}
+                keys = list(rows)
+                rows = [dict(zip(keys, vals)) for vals in zip(*(rows[k] for k in keys))]
+            if not isinstance(rows, list):
+                raise SafedriftError(f"{path}: a .json file must hold a list of rows")
+        else:
+            import pandas as pd
+
+            rows = pd.read_parquet(path).to_dict("records")
+    except json.JSONDecodeError as e:
+        raise SafedriftError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise SafedriftError(f"{path}: cannot parse ({type(e).__name__})") from None
+    except (OSError, ValueError) as e:  # unreadable or corrupt Parquet
+        raise SafedriftError(f"{path}: cannot read ({str(e).splitlines()[0]})") from None
+    if not rows:
+        raise SafedriftError(f"{what} '{path}': no rows")
+    bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise SafedriftError(f"{path}: row {bad + 1} is not an object with named fields")
+    return rows
