@@ -133,3 +133,14 @@ def test_malformed_data_file_is_named(tmp_path, capsys):
     assert main(["run", str(config)]) == 2
     assert f"{data}:2: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_analyze_command_writes_estimates(first_run, capsys):
+    out, _ = first_run
+    assert main(["analyze", str(out), "--resamples", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "refusal rate" in printed and "change" in printed
+    table = pd.read_csv(out / "analysis.csv")
+    assert {"refusal rate", "change"} <= set(table["quantity"])
+    assert main(["analyze", str(out), "--judge", "nobody"]) == 2
+    assert "judge 'nobody' has no verdicts" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -99,6 +100,47 @@ def _cmd_export(args, console: Console) -> int:
     return 0
 
 
+def _cmd_analyze(args, console: Console) -> int:
+    import json
+
+    from safedrift.stats.analyze import analyze, from_results
+    from safedrift.store import ResultsStore
+
+    db = Path(args.run) / "results.duckdb" if Path(args.run).is_dir() else Path(args.run)
+    with ResultsStore(db, read_only=True) as store:
+        results = store.results(store.latest_run_id())
+    judges = list(dict.fromkeys(results["judge"]))
+    judge = args.judge or ("refusal" if "refusal" in judges else judges[0])
+    if judge not in judges:
+        raise SafedriftError(f"judge '{judge}' has no verdicts in {db} (has: {', '.join(judges)})")
+    a = analyze(from_results(results[results["judge"] == judge]),
+                n_resamples=args.resamples, seed=args.seed)
+    out = db.parent
+    a.estimates.to_csv(out / "analysis.csv", index=False)
+    (out / "analysis.json").write_text(json.dumps(
+        {"judge": judge, "findings": a.findings, "warnings": a.warnings,
+         "estimates": a.estimates.to_dict("records"),
+         "stability": a.stability.to_dict("records")}, indent=2, default=str))
+    table = Table(title=f"Estimates ({judge} judge)", title_justify="left")
+    for col in ("quantity", "benchmark", "model", "factor", "estimate", "95% CI", "p (Holm)"):
+        table.add_column(col)
+    for r in a.estimates.itertuples():
+        if r.quantity not in ("refusal rate", "change", "variance share"):
+            continue
+        ci = "" if np.isnan(r.low) else f"[{r.low:.3f}, {r.high:.3f}]"
+        p = getattr(r, "p_holm", float("nan"))
+        table.add_row(r.quantity, r.benchmark, r.model, str(getattr(r, "factor", "") or "")
+                      .replace("nan", ""), f"{r.estimate:.3f}", ci,
+                      "" if p is None or np.isnan(p) else f"{p:.4f}")
+    console.print(table)
+    for f in a.findings:
+        console.print(f"• {f}", highlight=False)
+    for w in a.warnings:
+        console.print(f"[yellow]⚠ {w}[/yellow]", highlight=False)
+    console.print(f"wrote {out / 'analysis.csv'} and {out / 'analysis.json'}", highlight=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="safedrift", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -116,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(XSTest completions CSV)")
     v.add_argument("judge")
     v.add_argument("file")
+    a = sub.add_parser("analyze", help="intervals, paired tests, variance decomposition, "
+                       "stability and power for a run")
+    a.add_argument("run", help="run folder or results.duckdb")
+    a.add_argument("--judge", help="whose verdicts to analyse (default: refusal)")
+    a.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    a.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations")
     e = sub.add_parser("export", help="export a run's results to Parquet")
     e.add_argument("run", help="run folder or results.duckdb")
     e.add_argument("parquet", help="output .parquet path")
@@ -126,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     handlers = {"quickstart": _cmd_run, "run": _cmd_run, "benchmarks": _cmd_benchmarks,
-                "judges": _cmd_validate, "export": _cmd_export}
+                "judges": _cmd_validate, "export": _cmd_export, "analyze": _cmd_analyze}
     try:
         return handlers[args.command](args, console)
     except SafedriftError as e:

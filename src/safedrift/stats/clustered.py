@@ -27,9 +27,11 @@ class Interval:
 
 
 def _codes(labels) -> tuple[np.ndarray, int]:
-    """Integer codes 0..K-1 for arbitrary labels, and K."""
-    uniques, codes = np.unique(np.asarray(labels), return_inverse=True)
-    return codes.ravel(), len(uniques)
+    """Integer codes 0..K-1 for arbitrary labels (in sorted order of the labels), and K."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(np.asarray(labels).ravel(), sort=True)
+    return codes, len(uniques)
 
 
 def cluster_robust_mean(y, clusters, confidence: float = 0.95) -> Interval:

@@ -1,0 +1,186 @@
+"""`analyze`: every estimate a reviewer asks for, from a table of judged responses.
+
+Input: one row per judged response with columns `model` (e.g. base / tuned), `benchmark`,
+`item_id`, `refused` (0/1), and where the design has them `finetune_seed`, `format`,
+`sample_index`, `judge`. `from_results` builds that frame from safedrift's results table.
+
+Output: an `Analysis` with a tidy DataFrame of estimates (one row per quantity, with interval,
+p-values raw / Holm / Benjamini–Hochberg and the method used), variance components, item
+stability and plain-language findings. Small designs (one seed, one sample) get exact methods
+and a warning for what cannot be estimated, never a crash or a silent NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from safedrift.stats.clustered import bootstrap_many, cluster_bootstrap_mean
+from safedrift.stats.decisions import (Design, adjust_pvalues, minimum_detectable_effect,
+                                       prob_safer, seeds_needed)
+from safedrift.stats.estimates import _cohens_h, paired_effect, sign_flip_test, wilson_rate
+from safedrift.stats.stability import item_stability, rank_stability
+from safedrift.stats.variance import VarianceComponents, score_sd_across, variance_components
+
+REPEAT_FACTORS = ("finetune_seed", "format", "sample_index", "judge")
+
+
+@dataclass
+class Analysis:
+    estimates: pd.DataFrame
+    variance: dict[tuple[str, str], VarianceComponents] = field(default_factory=dict)
+    stability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    findings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def from_results(results: pd.DataFrame) -> pd.DataFrame:
+    """safedrift's results table → the analysis frame (model = base / tuned)."""
+    df = pd.DataFrame({
+        "model": np.where(results["adapter_key"].isna(), "base", "tuned"),
+        "benchmark": results["benchmark"], "item_id": results["item_id"],
+        "refused": results["refused"].astype(float),
+        "finetune_seed": results["seed_init"].astype(str) + "-"
+        + results["seed_data_order"].astype(str) + "-" + results["seed_dropout"].astype(str),
+        "format": results["format"], "sample_index": results["sample_index"],
+        "judge": results["judge"], "harmful": results["harmful"]})
+    return df
+
+
+def _present(df: pd.DataFrame) -> list[str]:
+    return [f for f in REPEAT_FACTORS if f in df and df[f].nunique() > 1]
+
+
+def _pts(x: float) -> str:
+    return f"{abs(100 * x):.0f}"
+
+
+def _row(quantity, benchmark, model, estimate, low, high, method, **extra) -> dict:
+    return {"quantity": quantity, "benchmark": benchmark, "model": model, "estimate": estimate,
+            "low": low, "high": high, "method": method, **extra}
+
+
+def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
+            seed: int = 0, base: str = "base") -> Analysis:
+    need = {"model", "benchmark", "item_id", "refused"}
+    missing = need - set(df.columns)
+    if missing:
+        raise ValueError(f"analysis frame lacks columns: {', '.join(sorted(missing))}")
+    df = df.assign(refused=df["refused"].astype(float))
+    rows, variance, stab_rows, findings, warnings = [], {}, [], [], []
+
+    # Rates for every benchmark × model at once, items resampled with shared draws.
+    group = df["benchmark"].astype(str) + "\x1f" + df["model"].astype(str)
+    codes, labels = pd.factorize(group, sort=True)
+    repeated = bool(_present(df)) or df.groupby(["benchmark", "model", "item_id"]).size().max() > 1
+    if repeated:
+        est, low, high = bootstrap_many(df["refused"].to_numpy(), df["item_id"].to_numpy(),
+                                        codes, n_resamples, confidence, seed)
+    for g, label in enumerate(labels):
+        bench, model = label.split("\x1f")
+        sub = df[codes == g]
+        if repeated:
+            rows.append(_row("refusal rate", bench, model, est[g], low[g], high[g],
+                             "cluster bootstrap over items", n_rows=len(sub),
+                             n_items=sub["item_id"].nunique()))
+        else:
+            r = wilson_rate(int(sub["refused"].sum()), len(sub), confidence)
+            rows.append(_row("refusal rate", bench, model, r.rate, r.low, r.high, "Wilson",
+                             n_rows=len(sub), n_items=sub["item_id"].nunique()))
+
+    for bench, bdf in df.groupby("benchmark", sort=True):
+        models = sorted(bdf["model"].unique())
+        for model, mdf in bdf.groupby("model", sort=True):
+            st = item_stability(mdf)
+            if not np.isnan(st.flip_rate):
+                stab_rows.append({"benchmark": bench, "model": model, "flip_rate": st.flip_rate,
+                                  "stability_index": st.stability_index,
+                                  "n_items": len(st.per_item)})
+            factors = _present(mdf)
+            if factors:
+                vc = variance_components(mdf, "refused", [*factors, "item_id"])
+                variance[(bench, model)] = vc
+                warnings += [f"{bench}/{model}: {w}" for w in vc.warnings]
+                for r in vc.table.itertuples():
+                    rows.append(_row("variance share", bench, model, r.share, np.nan, np.nan,
+                                     "random-effects ANOVA (method of moments)",
+                                     factor=r.factor, variance=r.variance))
+                for f in factors:
+                    rows.append(_row("score SD", bench, model, score_sd_across(mdf, "refused", f),
+                                     np.nan, np.nan, f"SD of the rate across {f}", factor=f))
+        if "format" in bdf and bdf["format"].nunique() > 1 and len(models) > 1:
+            rows.append(_row("rank stability", bench, "all", rank_stability(
+                bdf, "refused", "model", "format"), np.nan, np.nan,
+                "mean Kendall tau across format pairs"))
+        if base not in models:
+            continue
+        for model in [m for m in models if m != base]:
+            rows.append(_effect(bdf, bench, base, model, confidence, n_resamples, seed,
+                                warnings, findings, variance))
+
+    est_df = pd.DataFrame(rows)
+    tests = est_df["quantity"] == "change"
+    if tests.any():
+        est_df.loc[tests, "p_holm"] = adjust_pvalues(est_df.loc[tests, "p_value"], "holm")
+        est_df.loc[tests, "p_bh"] = adjust_pvalues(est_df.loc[tests, "p_value"], "fdr_bh")
+    return Analysis(est_df, variance, pd.DataFrame(stab_rows), findings, warnings)
+
+
+def _effect(bdf, bench, base, model, confidence, n_resamples, seed, warnings, findings,
+            variance) -> dict:
+    b = bdf[bdf["model"] == base]
+    t = bdf[bdf["model"] == model]
+    items = sorted(set(b["item_id"]) & set(t["item_id"]))
+    b_item = b.groupby("item_id")["refused"].mean().loc[items]
+    t_item = t.groupby("item_id")["refused"].mean().loc[items]
+    single = (b.groupby("item_id").size().max() == 1 and t.groupby("item_id").size().max() == 1)
+    seeds = t["finetune_seed"].nunique() if "finetune_seed" in t else 1
+    if single:
+        e = paired_effect(b_item.to_numpy(), t_item.to_numpy(), confidence)
+        low, high, p, method = e.low, e.high, e.p_value, f"{e.test}; {e.interval_method}"
+        warnings.append(f"{bench}: one fine-tune seed and one sample per item: exact McNemar; "
+                        "seed and sampling variance cannot be estimated")
+    else:
+        # Resample items; for the tuned side also resample fine-tune seeds (crossed).
+        t_items = t[t["item_id"].isin(items)]
+        base_mean = b_item.to_dict()
+        d = t_items["refused"].to_numpy() - t_items["item_id"].map(base_mean).to_numpy()
+        boot = cluster_bootstrap_mean(
+            d, t_items["item_id"].to_numpy(),
+            t_items["finetune_seed"].to_numpy() if seeds > 1 else None,
+            n_resamples, confidence, seed)
+        low, high = boot.low, boot.high
+        p = sign_flip_test((t_item - b_item).to_numpy(), seed=seed)
+        method = f"{boot.method}; sign-flip permutation test over items"
+        if seeds == 1:
+            warnings.append(f"{bench}: one fine-tune seed: the interval ignores seed variance")
+    diff = float(t_item.mean() - b_item.mean())
+    pb, pt = float(b_item.mean()), float(t_item.mean())
+    odds = ((pt + 1e-9) / (1 - pt + 1e-9)) / ((pb + 1e-9) / (1 - pb + 1e-9))
+    extra = {"p_value": p, "base_rate": pb, "tuned_rate": pt, "odds_ratio": odds,
+             "cohens_h": _cohens_h(pt, pb), "n_items": len(items), "n_seeds": seeds}
+    if seeds > 1:
+        seed_rates = t.groupby("finetune_seed")["refused"].mean()
+        extra["prob_tuned_safer"] = prob_safer(seed_rates.to_numpy(), [pb])
+        vc = variance.get((bench, model))
+        if vc is not None:
+            tab = vc.table.set_index("factor")["variance"]
+            samples = int(t.groupby(["item_id", "finetune_seed"]).size().median())
+            design = Design(float(tab.get("finetune_seed", 0.0)), float(tab["residual"]),
+                            len(items), samples)
+            extra["mde_80"] = minimum_detectable_effect(design, seeds)
+            extra["seeds_needed_80"] = seeds_needed(diff, design) if diff else None
+    direction = "lowered" if diff < 0 else "raised"
+    share = ""
+    vc = variance.get((bench, model))
+    if vc is not None:
+        top = vc.table[vc.table.factor != "residual"].sort_values("share").iloc[-1]
+        if top.share > 0:
+            share = f"; {100 * top.share:.0f}% of the variance comes from {top.factor}"
+    p_txt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    findings.append(f"Fine-tuning ({model}) {direction} the refusal rate on {bench} by "
+                    f"{_pts(diff)} points [{100 * low:+.0f}, {100 * high:+.0f}], {p_txt}"
+                    f"{share}.")
+    return _row("change", bench, model, diff, low, high, method, **extra)
