@@ -144,3 +144,45 @@ def test_analyze_command_writes_estimates(first_run, capsys):
     assert {"refusal rate", "change"} <= set(table["quantity"])
     assert main(["analyze", str(out), "--judge", "nobody"]) == 2
     assert "judge 'nobody' has no verdicts" in capsys.readouterr().err
+
+
+def test_transformers_folder_model_runs_on_the_reference_backend(tmp_path, monkeypatch):
+    """A local transformers folder (here: SmolLM2 dequantised to safetensors) goes through the
+    whole pipeline on the transformers backend."""
+    from safedrift.models import resolve_model
+    from safedrift.models.hf import dequantised_folder
+
+    folder = dequantised_folder(resolve_model("embedded:smollm2-135m-instruct"))
+    cfg = parse_config({
+        "model": {"ref": str(folder)},
+        "finetune": {"data": {"n_examples": 16}, "train": {"steps": 2, "batch_size": 4},
+                     "seeds": [0]},
+        "benchmarks": [{"name": "smoke-harmful", "limit": 2}],
+        "sampling": {"max_tokens": 8}, "generation": {"backend": "transformers"},
+        "judges": ["refusal"], "output": str(tmp_path)})
+    outcome = run_experiment(cfg, _quiet())
+    assert outcome.trained == 1 and outcome.generated_cells == 2
+    res = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True).execute(
+        "SELECT backend, model_ref, base_sha256 FROM results").df()
+    assert set(res["backend"]) == {"transformers"} and len(res) == 4
+    assert res["base_sha256"].str.len().eq(64).all()
+
+
+def test_hub_model_with_llamacpp_backend_is_refused(tmp_path, capsys):
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"model: {{ref: 'hf:Qwen/Qwen2.5-0.5B-Instruct'}}\noutput: {tmp_path}/o\n")
+    assert main(["run", str(config)]) == 2
+    assert "needs a GGUF model" in capsys.readouterr().err
+
+
+def test_unreachable_hub_model_is_one_line(tmp_path, capsys, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries
+    config = tmp_path / "exp.yaml"
+    config.write_text("model: {ref: 'hf:no-such-org/no-such-model'}\n"
+                      "generation: {backend: transformers}\n"
+                      f"output: {tmp_path}/o\n")
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no-such-org/no-such-model" in err and len(err.splitlines()) == 1

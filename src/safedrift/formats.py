@@ -125,7 +125,11 @@ def chat_template_for(gguf_path: str | None, hf_source: str | None) -> ChatTempl
                             str(meta.get("tokenizer.ggml.eos_token", "")))
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(hf_source)
+    try:
+        tok = AutoTokenizer.from_pretrained(hf_source)
+    except (OSError, ValueError) as e:
+        raise SafedriftError(f"model '{hf_source}': cannot load its tokenizer "
+                             f"({str(e).splitlines()[0][:200]})") from None
     if not tok.chat_template:
         raise SafedriftError(f"{hf_source}: the tokenizer has no chat template")
     return ChatTemplate(tok.chat_template, tok.bos_token or "", tok.eos_token or "")
