@@ -60,6 +60,15 @@ def test_full_design_reports_every_quantity():
     assert shares["item_id"] > shares["format"]  # formats have no simulated effect
     assert set(a.stability["model"]) == {"base", "tuned"}
     assert "points" in a.findings[0]
+    assert a.estimates[a.estimates.quantity == "ICC (item)"]["estimate"].notna().all()
+    by_format = a.estimates[a.estimates.quantity == "change by format"]
+    assert len(by_format) == 3 and by_format["p_holm"].notna().all()
+    # Holm over the whole family: never below the raw p-value
+    fam = a.estimates[a.estimates.quantity.str.startswith("change")]
+    assert (fam["p_holm"] >= fam["p_value"] - 1e-12).all()
+    tuned_rate = a.estimates[(a.estimates.quantity == "refusal rate")
+                             & (a.estimates.model == "tuned")].iloc[0]
+    assert "seeds" in tuned_rate.method  # several seeds: resampled too
 
 
 def test_change_interval_covers_the_truth_across_simulations():

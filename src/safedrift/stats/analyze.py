@@ -45,7 +45,8 @@ def from_results(results: pd.DataFrame) -> pd.DataFrame:
         "finetune_seed": results["seed_init"].astype(str) + "-"
         + results["seed_data_order"].astype(str) + "-" + results["seed_dropout"].astype(str),
         "format": results["format"], "sample_index": results["sample_index"],
-        "judge": results["judge"], "harmful": results["harmful"]})
+        "judge": results["judge"], "harmful": results["harmful"],
+        "category": results["category"]})
     return df
 
 
@@ -81,7 +82,13 @@ def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
     for g, label in enumerate(labels):
         bench, model = label.split("\x1f")
         sub = df[codes == g]
-        if repeated:
+        if "finetune_seed" in sub and sub["finetune_seed"].nunique() > 1:
+            b = cluster_bootstrap_mean(sub["refused"].to_numpy(), sub["item_id"].to_numpy(),
+                                       sub["finetune_seed"].to_numpy(), n_resamples,
+                                       confidence, seed)
+            rows.append(_row("refusal rate", bench, model, b.estimate, b.low, b.high, b.method,
+                             n_rows=len(sub), n_items=sub["item_id"].nunique()))
+        elif repeated:
             rows.append(_row("refusal rate", bench, model, est[g], low[g], high[g],
                              "cluster bootstrap over items", n_rows=len(sub),
                              n_items=sub["item_id"].nunique()))
@@ -107,6 +114,8 @@ def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
                     rows.append(_row("variance share", bench, model, r.share, np.nan, np.nan,
                                      "random-effects ANOVA (method of moments)",
                                      factor=r.factor, variance=r.variance))
+                rows.append(_row("ICC (item)", bench, model, vc.share("item_id"), np.nan,
+                                 np.nan, "item variance / total variance", factor="item_id"))
                 for f in factors:
                     rows.append(_row("score SD", bench, model, score_sd_across(mdf, "refused", f),
                                      np.nan, np.nan, f"SD of the rate across {f}", factor=f))
@@ -119,9 +128,24 @@ def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
         for model in [m for m in models if m != base]:
             rows.append(_effect(bdf, bench, base, model, confidence, n_resamples, seed,
                                 warnings, findings, variance))
+            for by in ("category", "format"):
+                if by not in bdf or bdf[by].nunique() < 2:
+                    continue
+                small = []
+                for level, ldf in bdf.groupby(by, sort=True):
+                    r = _effect(ldf, bench, base, model, confidence, n_resamples, seed, [],
+                                [], {})
+                    rows.append({**r, "quantity": f"change by {by}", by: level})
+                    if r["n_items"] < 10:
+                        small.append(str(level))
+                if small:
+                    warnings.append(f"{bench}: fewer than 10 items in {by} {', '.join(small)}; "
+                                    "their intervals and tests are rough")
 
     est_df = pd.DataFrame(rows)
-    tests = est_df["quantity"] == "change"
+    # Multiplicity: one family of every tuned − base comparison (benchmarks × categories ×
+    # formats × models).
+    tests = est_df["quantity"].str.startswith("change")
     if tests.any():
         est_df.loc[tests, "p_holm"] = adjust_pvalues(est_df.loc[tests, "p_value"], "holm")
         est_df.loc[tests, "p_bh"] = adjust_pvalues(est_df.loc[tests, "p_value"], "fdr_bh")
