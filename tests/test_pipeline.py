@@ -186,3 +186,10 @@ def test_unreachable_hub_model_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no-such-org/no-such-model" in err and len(err.splitlines()) == 1
+
+
+def test_judges_agree_command(first_run, capsys):
+    out, _ = first_run
+    assert main(["judges", "agree", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Cohen's kappa" in printed and "Fleiss' kappa over 2 judges" in printed

@@ -90,6 +90,37 @@ def _cmd_validate(args, console: Console) -> int:
     return 0
 
 
+def _cmd_agree(args, console: Console) -> int:
+    from safedrift.judges.agreement import judge_agreement
+    from safedrift.store import ResultsStore
+
+    db = Path(args.run) / "results.duckdb" if Path(args.run).is_dir() else Path(args.run)
+    with ResultsStore(db, read_only=True) as store:
+        results = store.results(store.latest_run_id())
+    try:
+        a = judge_agreement(results, args.field)
+    except ValueError as e:
+        raise SafedriftError(f"{db}: {e}") from None
+    table = Table(title=f"Judge agreement on {args.field} ({a.pairs['n'].iloc[0]} answers)",
+                  title_justify="left")
+    for col in ("judge A", "judge B", "agreement", "Cohen's kappa"):
+        table.add_column(col)
+    for r in a.pairs.itertuples():
+        table.add_row(r.judge_a, r.judge_b, f"{r.agreement:.3f}", f"{r.cohens_kappa:.3f}")
+    console.print(table)
+    console.print(f"Fleiss' kappa over {len(a.judges)} judges: {a.fleiss_kappa:.3f}; "
+                  f"{len(a.disagreements)} answers with disagreement", highlight=False)
+    for r in a.disagreements.head(args.show).itertuples():
+        labels = ", ".join(f"{j}={getattr(r, j)}" for j in a.judges)
+        console.print(f"- {r.model_id} {r.item_id}: {labels}: {r.response[:120]!r}",
+                      highlight=False, markup=False)
+    return 0
+
+
+def _cmd_judges(args, console: Console) -> int:
+    return {"validate": _cmd_validate, "agree": _cmd_agree}[args.judges_command](args, console)
+
+
 def _cmd_export(args, console: Console) -> int:
     from safedrift.store import ResultsStore
 
@@ -158,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(XSTest completions CSV)")
     v.add_argument("judge")
     v.add_argument("file")
+    g = jsub.add_parser("agree", help="pairwise agreement, Cohen's and Fleiss' kappa, and the "
+                        "answers on which a run's judges disagree")
+    g.add_argument("run", help="run folder or results.duckdb")
+    g.add_argument("--field", choices=["refused", "label"], default="refused")
+    g.add_argument("--show", type=int, default=10, help="disagreements to print")
     a = sub.add_parser("analyze", help="intervals, paired tests, variance decomposition, "
                        "stability and power for a run")
     a.add_argument("run", help="run folder or results.duckdb")
@@ -174,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     handlers = {"quickstart": _cmd_run, "run": _cmd_run, "benchmarks": _cmd_benchmarks,
-                "judges": _cmd_validate, "export": _cmd_export, "analyze": _cmd_analyze}
+                "judges": _cmd_judges, "export": _cmd_export, "analyze": _cmd_analyze}
     try:
         return handlers[args.command](args, console)
     except SafedriftError as e:

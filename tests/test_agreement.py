@@ -1,0 +1,45 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from safedrift.judges.agreement import judge_agreement
+
+
+def _frame(labels: dict[str, list[bool]]) -> pd.DataFrame:
+    n = len(next(iter(labels.values())))
+    rows = []
+    for judge, values in labels.items():
+        for i, v in enumerate(values):
+            rows.append({"run_id": "r", "gen_key": "g", "item_id": f"i{i}", "sample_index": 0,
+                         "judge": judge, "refused": v, "model_id": "base",
+                         "response": f"answer {i}"})
+    return pd.DataFrame(rows)
+
+
+def test_cohens_kappa_by_hand_and_disagreements():
+    a = [True, True, True, False, False, False, True, False, True, True]
+    b = [True, True, False, False, False, True, True, False, True, True]
+    res = judge_agreement(_frame({"a": a, "b": b}))
+    pair = res.pairs.iloc[0]
+    po = np.mean(np.array(a) == np.array(b))
+    pa, pb = np.mean(a), np.mean(b)
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    assert pair.agreement == pytest.approx(po)
+    assert pair.cohens_kappa == pytest.approx((po - pe) / (1 - pe))
+    assert len(res.disagreements) == 2
+    assert set(res.disagreements["item_id"]) == {"i2", "i5"}
+    assert "response" in res.disagreements
+
+
+def test_fleiss_kappa_three_judges_perfect_and_chance():
+    same = [True, False] * 5
+    res = judge_agreement(_frame({"a": same, "b": same, "c": same}))
+    assert res.fleiss_kappa == pytest.approx(1.0) and len(res.pairs) == 3
+    rng = np.random.default_rng(0)
+    noise = {j: list(rng.random(400) < 0.5) for j in "abc"}
+    assert abs(judge_agreement(_frame(noise)).fleiss_kappa) < 0.1
+
+
+def test_one_judge_is_an_error():
+    with pytest.raises(ValueError, match="two judges"):
+        judge_agreement(_frame({"a": [True, False]}))
