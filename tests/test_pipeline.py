@@ -20,7 +20,7 @@ SMALL = {
     "benchmarks": [{"name": "smoke-harmful", "limit": 4}, {"name": "smoke-harmless", "limit": 3}],
     "sampling": {"max_tokens": 12},
 }
-N_VARIANTS, N_ITEMS, N_JUDGES = 3, 7, 2
+N_VARIANTS, N_ITEMS, N_JUDGES = 3, 7, 3
 
 
 def _cfg(out):
@@ -42,7 +42,9 @@ def test_pipeline_stores_every_judged_answer_with_provenance(first_run):
     con = duckdb.connect(str(out / "results.duckdb"), read_only=True)
     res = con.execute("SELECT * FROM results").df()
     assert len(res) == N_VARIANTS * N_ITEMS * N_JUDGES
-    assert set(res["judge"]) == {"refusal", "keyword"}
+    assert set(res["judge"]) == {"refusal", "keyword", "coherence"}
+    assert set(res.loc[res.judge == "coherence", "label"]) <= {"coherent", "degenerate"}
+    assert not res.loc[res.judge == "coherence", "refused"].any()
     assert set(res["model_id"]) == {"base", "tuned-s0-0-0", "tuned-s1-1-1"}
     tuned = res[res["model_id"] != "base"]
     assert tuned["adapter_sha256"].notna().all() and tuned["seed_init"].notna().all()

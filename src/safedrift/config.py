@@ -114,7 +114,9 @@ class ExperimentConfig(_Strict):
                                  BenchmarkSection(name="smoke-harmless")], min_length=1)
     sampling: SamplingSection = SamplingSection()
     generation: GenerationSection = GenerationSection()
-    judges: list[str] = Field(default_factory=lambda: ["refusal", "keyword"], min_length=1)
+    # the first judge drives the summary and must judge refusal; every judge is stored
+    judges: list[str] = Field(default_factory=lambda: ["refusal", "keyword", "coherence"],
+                              min_length=1)
     confidence: float = Field(0.95, gt=0, lt=1)
     output: str = "runs/quickstart"
 
@@ -126,6 +128,9 @@ class ExperimentConfig(_Strict):
         for name in v:
             if name not in JUDGES:
                 raise ValueError(f"unknown judge '{name}' (known: {', '.join(JUDGES)})")
+        if JUDGES[v[0]].kind != "refusal":
+            raise ValueError(f"the first judge drives the summary and must judge refusal, "
+                             f"not '{v[0]}'")
         return v
 
     @field_validator("benchmarks")

@@ -34,7 +34,9 @@ def _p(p) -> str:
 def rate_table(summary: RunSummary) -> list[dict[str, str]]:
     return [{"benchmark": r.benchmark, "requests": "harmful" if r.harmful else "harmless",
              "model": r.model_id, "n": str(r.n), "refusal rate": _pct(r.rate),
-             "95% CI": f"[{_pct(r.low)}, {_pct(r.high)}]"} for r in summary.rates.itertuples()]
+             "95% CI": f"[{_pct(r.low)}, {_pct(r.high)}]",
+             "degenerate": _pct(getattr(r, "degenerate", float("nan")))}
+            for r in summary.rates.itertuples()]
 
 
 def effect_table(summary: RunSummary) -> list[dict[str, str]]:

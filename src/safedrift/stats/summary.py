@@ -36,6 +36,9 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     df = results[results["judge"] == judge]
     if df.empty:
         raise ValueError(f"no results for judge '{judge}'")
+    coherence = results[results["judge"] == "coherence"]
+    degenerate = (coherence.assign(flag=coherence["label"] == "degenerate")
+                  .groupby(["benchmark", "model_id"])["flag"].mean()) if len(coherence) else None
     df = df.assign(refused=df["refused"].astype(float))
     rate_rows, effect_rows, findings, warnings = [], [], [], []
     for bench, bdf in df.groupby("benchmark", sort=True):
@@ -44,7 +47,9 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
             r = wilson_rate(int(mdf["refused"].sum()), len(mdf), confidence)
             rate_rows.append({"benchmark": bench, "harmful": harmful, "model_id": model_id,
                               "seed_init": mdf["seed_init"].iloc[0], "n": r.n,
-                              "refusals": r.k, "rate": r.rate, "low": r.low, "high": r.high})
+                              "refusals": r.k, "rate": r.rate, "low": r.low, "high": r.high,
+                              "degenerate": float(degenerate.get((bench, model_id), np.nan))
+                              if degenerate is not None else float("nan")})
         per_item = bdf.pivot_table(index="item_id", columns="model_id", values="refused",
                                    aggfunc="mean")
         if "base" not in per_item:
