@@ -6,7 +6,6 @@ from safedrift.judges.agreement import judge_agreement
 
 
 def _frame(labels: dict[str, list[bool]]) -> pd.DataFrame:
-    n = len(next(iter(labels.values())))
     rows = []
     for judge, values in labels.items():
         for i, v in enumerate(values):

@@ -1,7 +1,6 @@
 """LoRA training on the real SmolLM2 model: seeds, determinism, GGUF export applied by
 llama.cpp."""
 
-import json
 
 import numpy as np
 import pytest

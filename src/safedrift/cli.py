@@ -46,6 +46,20 @@ def _print_summary(console: Console, outcome) -> None:
                   highlight=False)
 
 
+def _database(run: str) -> Path:
+    """A run folder or a .duckdb file → the database path."""
+    return Path(run) / "results.duckdb" if Path(run).is_dir() else Path(run)
+
+
+def _run_results(run: str):
+    """(database path, judged rows of its latest run)."""
+    from safedrift.store import ResultsStore
+
+    db = _database(run)
+    with ResultsStore(db, read_only=True) as store:
+        return db, store.results(store.latest_run_id())
+
+
 def _cmd_run(args, console: Console) -> int:
     from safedrift.config import ExperimentConfig, load_config, parse_config
     from safedrift.pipeline import run_experiment
@@ -92,11 +106,8 @@ def _cmd_validate(args, console: Console) -> int:
 
 def _cmd_agree(args, console: Console) -> int:
     from safedrift.judges.agreement import judge_agreement
-    from safedrift.store import ResultsStore
 
-    db = Path(args.run) / "results.duckdb" if Path(args.run).is_dir() else Path(args.run)
-    with ResultsStore(db, read_only=True) as store:
-        results = store.results(store.latest_run_id())
+    db, results = _run_results(args.run)
     try:
         a = judge_agreement(results, args.field)
     except ValueError as e:
@@ -124,8 +135,7 @@ def _cmd_judges(args, console: Console) -> int:
 def _cmd_export(args, console: Console) -> int:
     from safedrift.store import ResultsStore
 
-    db = Path(args.run) / "results.duckdb" if Path(args.run).is_dir() else Path(args.run)
-    with ResultsStore(db, read_only=True) as store:
+    with ResultsStore(_database(args.run), read_only=True) as store:
         path = store.export_parquet(args.parquet, store.latest_run_id())
     console.print(f"wrote {path}", highlight=False)
     return 0
@@ -135,11 +145,8 @@ def _cmd_analyze(args, console: Console) -> int:
     import json
 
     from safedrift.stats.analyze import analyze, from_results
-    from safedrift.store import ResultsStore
 
-    db = Path(args.run) / "results.duckdb" if Path(args.run).is_dir() else Path(args.run)
-    with ResultsStore(db, read_only=True) as store:
-        results = store.results(store.latest_run_id())
+    db, results = _run_results(args.run)
     judges = list(dict.fromkeys(results["judge"]))
     judge = args.judge or ("refusal" if "refusal" in judges else judges[0])
     if judge not in judges:

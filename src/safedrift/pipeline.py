@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from safedrift.benchmarks import Item, load_benchmark
+from safedrift.benchmarks import load_benchmark
 from safedrift.config import ExperimentConfig, SeedTriple
 from safedrift.errors import SafedriftError
 from safedrift.finetune.data import load_examples

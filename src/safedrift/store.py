@@ -102,8 +102,8 @@ class ResultsStore:
                 row["seed_dropout"], row["adapter_sha256"], row["gguf_sha256"],
                 row["n_examples"], row["train_seconds"], row["threads"], row["settings_json"]])
             self.con.executemany("INSERT INTO train_log VALUES (?, ?, ?, ?)",
-                                 [[row["adapter_key"], i, l, r]
-                                  for i, (l, r) in enumerate(zip(losses, lrs))])
+                                 [[row["adapter_key"], i, loss, lr]
+                                  for i, (loss, lr) in enumerate(zip(losses, lrs))])
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")

@@ -8,34 +8,20 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
 from safedrift.stats.summary import RunSummary
-
-
-def _pct(x) -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
-
-
-def _pts(x) -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.0f}"
-
-
-def _p(p) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return ""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+from safedrift.stats.text import is_missing, pct, points, pvalue
 
 
 def rate_table(summary: RunSummary) -> list[dict[str, str]]:
     return [{"benchmark": r.benchmark, "requests": "harmful" if r.harmful else "harmless",
-             "model": r.model_id, "n": str(r.n), "refusal rate": _pct(r.rate),
-             "95% CI": f"[{_pct(r.low)}, {_pct(r.high)}]",
-             "degenerate": _pct(getattr(r, "degenerate", float("nan")))}
+             "model": r.model_id, "n": str(r.n), "refusal rate": pct(r.rate, ""),
+             "95% CI": f"[{pct(r.low, '')}, {pct(r.high, '')}]",
+             "degenerate": pct(getattr(r, "degenerate", float("nan")), "")}
             for r in summary.rates.itertuples()]
 
 
@@ -44,11 +30,12 @@ def effect_table(summary: RunSummary) -> list[dict[str, str]]:
     for r in summary.effects.itertuples():
         sd = getattr(r, "sd_across_seeds", float("nan"))
         rows.append({"benchmark": r.benchmark, "comparison": r.comparison,
-                     "base": _pct(r.base_rate), "tuned": _pct(r.tuned_rate),
-                     "change (points)": _pts(r.difference),
-                     "95% CI": f"[{_pts(r.low)}, {_pts(r.high)}]", "p": _p(r.p_value),
+                     "base": pct(r.base_rate, ""), "tuned": pct(r.tuned_rate, ""),
+                     "change (points)": points(r.difference, ""),
+                     "95% CI": f"[{points(r.low, '')}, {points(r.high, '')}]",
+                     "p": pvalue(r.p_value, "", prefix=""),
                      "test": r.test,
-                     "SD across seeds": "" if sd is None or (isinstance(sd, float) and math.isnan(sd))
+                     "SD across seeds": "" if is_missing(sd)
                      else f"{100 * sd:.1f} pts"})
     return rows
 

@@ -20,7 +20,7 @@ import pandas as pd
 from safedrift.stats.clustered import bootstrap_many, cluster_bootstrap_mean
 from safedrift.stats.decisions import (Design, adjust_pvalues, minimum_detectable_effect,
                                        prob_safer, seeds_needed)
-from safedrift.stats.estimates import _cohens_h, paired_effect, sign_flip_test, wilson_rate
+from safedrift.stats.estimates import cohens_h, paired_effect, sign_flip_test, wilson_rate
 from safedrift.stats.stability import item_stability, rank_stability
 from safedrift.stats.variance import VarianceComponents, score_sd_across, variance_components
 
@@ -184,7 +184,7 @@ def _effect(bdf, bench, base, model, confidence, n_resamples, seed, warnings, fi
     pb, pt = float(b_item.mean()), float(t_item.mean())
     odds = ((pt + 1e-9) / (1 - pt + 1e-9)) / ((pb + 1e-9) / (1 - pb + 1e-9))
     extra = {"p_value": p, "base_rate": pb, "tuned_rate": pt, "odds_ratio": odds,
-             "cohens_h": _cohens_h(pt, pb), "n_items": len(items), "n_seeds": seeds}
+             "cohens_h": cohens_h(pt, pb), "n_items": len(items), "n_seeds": seeds}
     if seeds > 1:
         seed_rates = t.groupby("finetune_seed")["refused"].mean()
         extra["prob_tuned_safer"] = prob_safer(seed_rates.to_numpy(), [pb])

@@ -90,7 +90,7 @@ def sign_flip_test(differences: np.ndarray, n_resamples: int = 20000, seed: int 
     return float((1 + hits) / (1 + n_resamples))
 
 
-def _cohens_h(p1: float, p2: float) -> float:
+def cohens_h(p1: float, p2: float) -> float:
     return float(2 * np.arcsin(np.sqrt(p1)) - 2 * np.arcsin(np.sqrt(p2)))
 
 
@@ -116,7 +116,7 @@ def paired_effect(base: np.ndarray, tuned: np.ndarray, confidence: float = 0.95,
         low, high = agresti_min_interval(b_, t_, confidence)
         odds = (only_tuned + 0.5) / (only_base + 0.5)
         return PairedEffect(n, pb, pt, pt - pb, low, high, p, "exact McNemar",
-                            "Agresti-Min adjusted Wald", float(odds), _cohens_h(pt, pb))
+                            "Agresti-Min adjusted Wald", float(odds), cohens_h(pt, pb))
     d = tuned - base
     if n > 1 and d.std(ddof=1) > 0:
         half = sps.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
@@ -125,4 +125,4 @@ def paired_effect(base: np.ndarray, tuned: np.ndarray, confidence: float = 0.95,
     p = sign_flip_test(d, seed=seed)
     return PairedEffect(n, pb, pt, float(d.mean()), float(max(-1, d.mean() - half)),
                         float(min(1, d.mean() + half)), p, "sign-flip permutation over items",
-                        "t interval over items", float("nan"), _cohens_h(pt, pb))
+                        "t interval over items", float("nan"), cohens_h(pt, pb))

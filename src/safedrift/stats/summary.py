@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from safedrift.stats.estimates import paired_effect, wilson_rate
+from safedrift.stats.text import pct, points, pvalue
 
 
 @dataclass
@@ -17,18 +18,6 @@ class RunSummary:
     effects: pd.DataFrame  # one row per (benchmark, tuned model) and one pooled row per benchmark
     findings: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def _pct(x: float) -> str:
-    return "n/a" if np.isnan(x) else f"{100 * x:.0f}%"
-
-
-def _pts(x: float) -> str:
-    return "n/a" if np.isnan(x) else f"{100 * x:+.0f}"
-
-
-def _p(p: float) -> str:
-    return "n/a" if np.isnan(p) else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
 
 
 def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> RunSummary:
@@ -75,12 +64,12 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
             what = "refusal rate on harmful requests" if harmful else \
                 "over-refusal rate on harmless requests"
             spread = (f"; across {len(tuned_ids)} fine-tune seeds the tuned rate ranged "
-                      f"{_pct(seed_rates.min())}–{_pct(seed_rates.max())} (SD {100 * sd:.0f} points)"
+                      f"{pct(seed_rates.min())}–{pct(seed_rates.max())} (SD {100 * sd:.0f} points)"
                       if len(tuned_ids) > 1 else "; one fine-tune seed, so seed variance is unknown")
             findings.append(
-                f"Fine-tuning changed the {what} ({bench}) by {_pts(e.difference)} points "
-                f"[{_pts(e.low)}, {_pts(e.high)}], {_p(e.p_value)} ({e.test}), from "
-                f"{_pct(e.base_rate)} to {_pct(e.tuned_rate)}{spread}.")
+                f"Fine-tuning changed the {what} ({bench}) by {points(e.difference)} points "
+                f"[{points(e.low)}, {points(e.high)}], {pvalue(e.p_value)} ({e.test}), from "
+                f"{pct(e.base_rate)} to {pct(e.tuned_rate)}{spread}.")
             if len(tuned_ids) == 1:
                 warnings.append(f"{bench}: one fine-tune seed; the spread across seeds cannot be "
                                 "estimated and the interval ignores seed variance")
