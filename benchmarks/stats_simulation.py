@@ -34,15 +34,21 @@ def main():
           f"{args.reps} runs")
     for k, v in hits.items():
         print(f"  {k:<30}{v / args.reps:>7.3f}")
-    rej = {"exact McNemar (1 sample)": 0, "sign-flip (3 samples)": 0,
+    rej = {"McNemar mid-p (1 sample)": 0, "exact McNemar (1 sample)": 0,
+           "sign-flip mid-p (3 samples)": 0, "sign-flip plain (3 samples)": 0,
            "sign-flip (continuous)": 0}
     for r in range(args.reps):
         p = rng.beta(2, 2, 40)
         b, t = rng.random(40) < p, rng.random(40) < p
-        rej["exact McNemar (1 sample)"] += paired_effect(b.astype(float), t.astype(float)
+        rej["McNemar mid-p (1 sample)"] += paired_effect(b.astype(float), t.astype(float)
                                                          ).p_value < 0.05
+        rej["exact McNemar (1 sample)"] += paired_effect(b.astype(float), t.astype(float),
+                                                         mid_p=False).p_value < 0.05
         b3, t3 = (rng.random((3, 40)) < p).mean(0), (rng.random((3, 40)) < p).mean(0)
-        rej["sign-flip (3 samples)"] += sign_flip_test(t3 - b3, n_resamples=999, seed=r) < 0.05
+        rej["sign-flip mid-p (3 samples)"] += sign_flip_test(t3 - b3, n_resamples=999,
+                                                             seed=r) < 0.05
+        rej["sign-flip plain (3 samples)"] += sign_flip_test(t3 - b3, n_resamples=999, seed=r,
+                                                             mid_p=False) < 0.05
         rej["sign-flip (continuous)"] += sign_flip_test(rng.standard_t(4, 30), n_resamples=999,
                                                         seed=r) < 0.05
     print(f"Rejection rate of a true null at alpha = 0.05, {args.reps} runs")

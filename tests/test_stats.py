@@ -21,17 +21,21 @@ def test_wilson_empty_is_nan_not_crash():
     assert np.isnan(r.rate) and r.n == 0
 
 
-def test_mcnemar_exact_matches_binomial_on_discordant_pairs():
+def test_mcnemar_exact_and_mid_p_match_the_binomial():
     rng = np.random.default_rng(1)
     base = rng.random(40) < 0.7
-    tuned = np.where(rng.random(40) < 0.6, False, base)
-    e = paired_effect(base.astype(float), tuned.astype(float))
+    tuned = np.where(rng.random(40) < 0.3, ~base, base)
     b = int(np.sum(base & ~tuned))
     c = int(np.sum(~base & tuned))
-    ref = sps.binomtest(min(b, c), b + c, 0.5).pvalue
-    assert e.test == "exact McNemar"
-    assert e.p_value == pytest.approx(ref, rel=1e-9)
-    assert e.difference == pytest.approx(tuned.mean() - base.mean())
+    exact = paired_effect(base.astype(float), tuned.astype(float), mid_p=False)
+    assert exact.test == "exact McNemar"
+    assert exact.p_value == pytest.approx(sps.binomtest(min(b, c), b + c, 0.5).pvalue, rel=1e-9)
+    mid = paired_effect(base.astype(float), tuned.astype(float))
+    k, n = min(b, c), b + c
+    ref_mid = 2 * (sps.binom.cdf(k, n, 0.5) - 0.5 * sps.binom.pmf(k, n, 0.5))
+    assert mid.test == "McNemar mid-p" and mid.p_value == pytest.approx(ref_mid, rel=1e-12)
+    assert mid.p_value < exact.p_value
+    assert mid.difference == pytest.approx(tuned.mean() - base.mean())
 
 
 def test_sign_flip_exact_equals_brute_force():
@@ -41,14 +45,21 @@ def test_sign_flip_exact_equals_brute_force():
     for mask in range(2 ** nz.size):
         signs = np.array([1 if (mask >> i) & 1 else -1 for i in range(nz.size)])
         total += abs((signs * nz).sum()) >= abs(nz.sum()) - 1e-12
-    assert sign_flip_test(d) == pytest.approx(total / 2 ** nz.size)
+    assert sign_flip_test(d, mid_p=False) == pytest.approx(total / 2 ** nz.size)
+    greater = ties = 0
+    for mask in range(2 ** nz.size):
+        signs = np.array([1 if (mask >> i) & 1 else -1 for i in range(nz.size)])
+        stat = abs((signs * nz).sum())
+        greater += stat > abs(nz.sum()) + 1e-12
+        ties += abs(stat - abs(nz.sum())) <= 1e-12
+    assert sign_flip_test(d) == pytest.approx((greater + 0.5 * ties) / 2 ** nz.size)
 
 
 def test_sign_flip_monte_carlo_close_to_exact():
     rng = np.random.default_rng(3)
     d = rng.normal(0.2, 1, 16)
-    exact = sign_flip_test(d, exact_below=18)
-    mc = sign_flip_test(d, exact_below=0, n_resamples=40000, seed=5)
+    exact = sign_flip_test(d, exact_below=18, mid_p=False)
+    mc = sign_flip_test(d, exact_below=0, n_resamples=40000, seed=5, mid_p=False)
     assert mc == pytest.approx(exact, abs=0.01)
 
 
@@ -71,22 +82,27 @@ def test_agresti_min_covers_truth_about_95_percent():
 
 
 def test_paired_tests_hold_their_size_under_the_null():
-    """Tuned and base identically distributed: both tests reject about 5% of the time."""
+    """Tuned and base identically distributed: the mid-p tests reject 4–6% of the time, the
+    exact ones at most 5% (conservative on binary data)."""
     rng = np.random.default_rng(7)
-    reps, n = 1500, 40
-    rejections_mcnemar = rejections_flip = 0
+    reps, n = 3000, 40
+    rej = {"mcnemar": 0, "mcnemar_exact": 0, "flip": 0, "flip_exact": 0}
     for _ in range(reps):
         p_item = rng.beta(2, 2, n)  # items differ in difficulty; the model does not matter
-        base = rng.random(n) < p_item
-        tuned = rng.random(n) < p_item
-        rejections_mcnemar += paired_effect(base.astype(float), tuned.astype(float)).p_value < 0.05
+        base = (rng.random(n) < p_item).astype(float)
+        tuned = (rng.random(n) < p_item).astype(float)
+        rej["mcnemar"] += paired_effect(base, tuned).p_value < 0.05
+        rej["mcnemar_exact"] += paired_effect(base, tuned, mid_p=False).p_value < 0.05
         base3 = (rng.random((3, n)) < p_item).mean(0)
         tuned3 = (rng.random((3, n)) < p_item).mean(0)
-        rejections_flip += sign_flip_test(tuned3 - base3, n_resamples=999,
-                                          seed=int(rng.integers(1 << 30))) < 0.05
-    # Both are exact tests on discrete data, hence at most 5% and somewhat conservative.
-    assert 0.01 <= rejections_mcnemar / reps <= 0.06
-    assert 0.025 <= rejections_flip / reps <= 0.06
+        s = int(rng.integers(1 << 30))
+        rej["flip"] += sign_flip_test(tuned3 - base3, n_resamples=999, seed=s) < 0.05
+        rej["flip_exact"] += sign_flip_test(tuned3 - base3, n_resamples=999, seed=s,
+                                            mid_p=False) < 0.05
+    rate = {k: v / reps for k, v in rej.items()}
+    assert 0.04 <= rate["mcnemar"] <= 0.06, rate
+    assert 0.04 <= rate["flip"] <= 0.06, rate
+    assert rate["mcnemar_exact"] <= 0.05 and rate["flip_exact"] <= 0.05, rate
 
 
 def test_sign_flip_size_is_five_percent_on_continuous_differences():

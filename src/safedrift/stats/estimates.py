@@ -4,8 +4,8 @@
 - `agresti_min_interval`: interval for a difference of paired proportions, the adjusted Wald
   interval of Agresti & Min (2005, Statistics in Medicine 24:729): add 0.5 to each cell of the
   2×2 table of (base, tuned) outcomes, then use the Wald formula.
-- `paired_effect`: tuned − base on the same items. One sample per item: exact McNemar test
-  (statsmodels) and the Agresti–Min interval. Several samples, seeds or formats per item: the
+- `paired_effect`: tuned − base on the same items. One sample per item: McNemar test, mid-p by
+  default (Fagerland et al. 2013), exact on request (statsmodels), and the Agresti–Min interval. Several samples, seeds or formats per item: the
   per-item mean difference, a sign-flip permutation test and a t interval with items as the unit
   (items are the independent clusters; Miller 2024, "Adding Error Bars to Evals").
 """
@@ -68,11 +68,14 @@ def agresti_min_interval(base: np.ndarray, tuned: np.ndarray,
 
 
 def sign_flip_test(differences: np.ndarray, n_resamples: int = 20000, seed: int = 0,
-                   exact_below: int = 18) -> float:
+                   exact_below: int = 18, mid_p: bool = True) -> float:
     """Two-sided p-value for H0: per-item differences are symmetric about zero.
 
-    Statistic |mean d|. Exact enumeration of all 2^m sign patterns when m (non-zero
-    differences) is at most `exact_below`, else Monte Carlo with p = (1 + #{≥ obs}) / (1 + B).
+    Statistic |sum d|. Exact enumeration of all 2^m sign patterns when m (non-zero
+    differences) is at most `exact_below`, else Monte Carlo with the observed pattern counted
+    in: p = (1 + #{≥ obs}) / (1 + B). With `mid_p`, patterns that tie the observed statistic
+    count one half (Lancaster 1961), which removes most of the conservatism that ties cause on
+    binary data while keeping the size near α.
     """
     d = np.asarray(differences, float)
     d = d[d != 0]
@@ -81,13 +84,33 @@ def sign_flip_test(differences: np.ndarray, n_resamples: int = 20000, seed: int 
         return 1.0
     observed = abs(d.sum())
     tol = 1e-12 * max(1.0, observed)
+    tie_weight = 0.5 if mid_p else 1.0
     if m <= exact_below:
         signs = 1 - 2 * ((np.arange(2 ** m)[:, None] >> np.arange(m)) & 1)
-        return float(np.mean(np.abs(signs @ d) >= observed - tol))
+        stat = np.abs(signs @ d)
+        greater = np.sum(stat > observed + tol)
+        ties = np.sum(np.abs(stat - observed) <= tol)
+        return float((greater + tie_weight * ties) / stat.size)
     rng = np.random.default_rng(seed)
     signs = rng.choice(np.array([-1.0, 1.0]), size=(n_resamples, m))
-    hits = np.sum(np.abs(signs @ d) >= observed - tol)
-    return float((1 + hits) / (1 + n_resamples))
+    stat = np.abs(signs @ d)
+    greater = np.sum(stat > observed + tol)
+    ties = np.sum(np.abs(stat - observed) <= tol)
+    return float((tie_weight + greater + tie_weight * ties) / (1 + n_resamples))
+
+
+def mcnemar_p(only_base: int, only_tuned: int, mid_p: bool = True) -> float:
+    """Two-sided McNemar test on the discordant pairs. Exact: 2·P(X ≤ k), X ~ Bin(b + c, ½),
+    k = min(b, c) (statsmodels' exact McNemar). Mid-p: 2·[P(X ≤ k) − ½·P(X = k)], recommended by
+    Fagerland, Lydersen & Laake (2013, BMC Med Res Methodol 13:91) because the exact test is
+    conservative."""
+    n = only_base + only_tuned
+    if n == 0:
+        return 1.0
+    if not mid_p:
+        return float(mcnemar([[0, only_base], [only_tuned, 0]], exact=True).pvalue)
+    k = min(only_base, only_tuned)
+    return float(min(1.0, 2 * (sps.binom.cdf(k, n, 0.5) - 0.5 * sps.binom.pmf(k, n, 0.5))))
 
 
 def cohens_h(p1: float, p2: float) -> float:
@@ -95,7 +118,7 @@ def cohens_h(p1: float, p2: float) -> float:
 
 
 def paired_effect(base: np.ndarray, tuned: np.ndarray, confidence: float = 0.95,
-                  seed: int = 0) -> PairedEffect:
+                  seed: int = 0, mid_p: bool = True) -> PairedEffect:
     """Effect of fine-tuning on paired items. `base` and `tuned` have one row per item: either
     0/1 outcomes (one sample each: exact McNemar) or per-item rates in [0, 1] (several samples,
     seeds or formats averaged per item: sign-flip test, t interval over items)."""
@@ -111,18 +134,18 @@ def paired_effect(base: np.ndarray, tuned: np.ndarray, confidence: float = 0.95,
     if binary:
         b_, t_ = base.astype(bool), tuned.astype(bool)
         only_tuned, only_base = int(np.sum(~b_ & t_)), int(np.sum(b_ & ~t_))
-        table = [[int(np.sum(b_ & t_)), only_base], [only_tuned, int(np.sum(~b_ & ~t_))]]
-        p = float(mcnemar(table, exact=True).pvalue) if only_tuned + only_base else 1.0
+        p = mcnemar_p(only_base, only_tuned, mid_p)
         low, high = agresti_min_interval(b_, t_, confidence)
         odds = (only_tuned + 0.5) / (only_base + 0.5)
-        return PairedEffect(n, pb, pt, pt - pb, low, high, p, "exact McNemar",
+        return PairedEffect(n, pb, pt, pt - pb, low, high, p,
+                            "McNemar mid-p" if mid_p else "exact McNemar",
                             "Agresti-Min adjusted Wald", float(odds), cohens_h(pt, pb))
     d = tuned - base
     if n > 1 and d.std(ddof=1) > 0:
         half = sps.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
     else:
         half = 0.0
-    p = sign_flip_test(d, seed=seed)
+    p = sign_flip_test(d, seed=seed, mid_p=mid_p)
     return PairedEffect(n, pb, pt, float(d.mean()), float(max(-1, d.mean() - half)),
                         float(min(1, d.mean() + half)), p, "sign-flip permutation over items",
                         "t interval over items", float("nan"), cohens_h(pt, pb))
