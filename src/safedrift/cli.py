@@ -7,8 +7,13 @@ finished cell and resumes when run again.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+# safedrift draws its own progress bars; tqdm bars of libraries (the GGUF dequantiser) would
+# tear them. tqdm reads this when it is first imported, so it is set before anything imports it.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 import numpy as np
 from rich.console import Console

@@ -99,8 +99,11 @@ def _train_adapters(cfg, model, template, examples, todo, progress, hf_state) ->
 
     device, dtype = cfg.finetune.resolved_device()
     if "net" not in hf_state:
+        task = progress.add_task("load base model (first run: dequantise and cache)", total=None,
+                                 info="")
         hf_state["net"], hf_state["tok"] = load_causal_lm(model, dtype,
                                                           cfg.model.trust_remote_code, device)
+        progress.update(task, total=1, completed=1)
     net, tok = hf_state["net"], hf_state["tok"]
     arch = (gguf_metadata(model.gguf_path).get("general.architecture")
             if model.gguf_path else net.config.model_type)
