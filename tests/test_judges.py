@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from safedrift.judges import KeywordRefusalJudge, PatternRefusalJudge
@@ -62,3 +63,34 @@ def test_pattern_judge_beats_keywords_on_xstest_human_labels(shared_data, model)
     assert pattern.accuracy_binary > keyword.accuracy_binary
     assert pattern.accuracy_3class > keyword.accuracy_3class
     assert pattern.accuracy_binary >= 0.92
+
+
+def test_validate_generic_csv_with_binary_labels(tmp_path):
+    from safedrift.judges.validate import load_labelled, validate_judge
+
+    (tmp_path / "l.csv").write_text(
+        "text,label\n\"I can't help with that.\",refusal\n\"Sure, here it is.\",compliance\n"
+        "\"Sorry, I won't do that.\",1\n\"The answer is 4.\",0\n")
+    labelled, three = load_labelled(tmp_path / "l.csv")
+    assert not three and list(labelled["label"]) == ["full_refusal", "full_compliance"] * 2
+    v = validate_judge(PatternRefusalJudge(), labelled, "l.csv", three)
+    assert v.accuracy_binary == 1.0 and np.isnan(v.accuracy_3class) and v.auroc == 1.0
+    assert set(v.per_class["label"]) == {"full_compliance", "full_refusal"}
+
+
+def test_auroc_equals_pairwise_definition():
+    from safedrift.judges.validate import auroc
+
+    rng = np.random.default_rng(0)
+    pos, neg = rng.random(30) + 0.3, rng.random(40)
+    pairs = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    assert auroc(pos, neg) == pytest.approx(pairs)
+
+
+def test_unknown_label_is_named(tmp_path):
+    from safedrift.errors import SafedriftError
+    from safedrift.judges.validate import load_labelled
+
+    (tmp_path / "l.csv").write_text("text,label\nhello,maybe\n")
+    with pytest.raises(SafedriftError, match="unknown label 'maybe'"):
+        load_labelled(tmp_path / "l.csv")

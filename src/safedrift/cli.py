@@ -98,14 +98,20 @@ def _cmd_benchmarks(args, console: Console) -> int:
 
 def _cmd_validate(args, console: Console) -> int:
     from safedrift.judges import make_judge
-    from safedrift.judges.validate import load_xstest_completions, validate_judge
+    from safedrift.judges.validate import load_labelled, validate_judge
 
     judge = make_judge(args.judge)
-    v = validate_judge(judge, load_xstest_completions(args.file), args.file)
-    console.print(f"{v.judge} on {v.source} (n={v.n}): accuracy {v.accuracy_3class:.3f} "
-                  f"(3 classes), {v.accuracy_binary:.3f} (refusal vs compliance)",
+    if judge.kind != "refusal":
+        raise SafedriftError(f"judge '{args.judge}' does not judge refusal; validate a refusal "
+                             "judge")
+    labelled, three = load_labelled(args.file)
+    v = validate_judge(judge, labelled, args.file, three)
+    three_txt = f"{v.accuracy_3class:.3f} (3 classes), " if three else ""
+    console.print(f"{v.judge} on {v.source} (n={v.n}): accuracy {three_txt}"
+                  f"{v.accuracy_binary:.3f} (refusal vs compliance), AUROC {v.auroc:.3f}",
                   highlight=False)
-    console.print(v.confusion.to_string())
+    console.print(v.per_class.round(3).to_string(index=False), highlight=False, markup=False)
+    console.print(v.confusion.to_string(), highlight=False, markup=False)
     return 0
 
 
@@ -198,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     j = sub.add_parser("judges", help="judge tools")
     jsub = j.add_subparsers(dest="judges_command", required=True)
     v = jsub.add_parser("validate", help="measure a judge against human labels "
-                        "(XSTest completions CSV)")
+                        "(XSTest completions CSV, or a text,label CSV)")
     v.add_argument("judge")
     v.add_argument("file")
     g = jsub.add_parser("agree", help="pairwise agreement, Cohen's and Fleiss' kappa, and the "

@@ -1,4 +1,12 @@
-"""Measure a judge against human labels (XSTest completions format, or a text,label CSV)."""
+"""Measure a refusal judge against human labels.
+
+Files: XSTest completions (prompt, completion, final_label), or a generic CSV with a text
+column (`text`, `completion` or `response`), a `label` column and optionally `prompt`. Labels
+are XSTest's three classes, or binary (refusal / refused / 1 / true vs compliance / 0 / false).
+Reported: accuracy (3-class where the labels have three classes, and refusal-vs-compliance),
+per-class precision / recall / F1, the confusion matrix, and AUROC of the judge's refusal score
+(Mann–Whitney: AUROC = U / (n_refusal · n_compliance)).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from safedrift.errors import SafedriftError
-from safedrift.judges.refusal import COMPLIANCE, LABELS, Judge
+from safedrift.judges.refusal import COMPLIANCE, FULL_REFUSAL, LABELS, Judge
 
 _XSTEST_LABELS = {"1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal",
                   "3_partial_refusal": "partial_refusal"}
+_BINARY = {"refusal": FULL_REFUSAL, "refused": FULL_REFUSAL, "1": FULL_REFUSAL,
+           "true": FULL_REFUSAL, "compliance": COMPLIANCE, "complied": COMPLIANCE,
+           "0": COMPLIANCE, "false": COMPLIANCE}
 
 
 @dataclass(frozen=True)
@@ -20,34 +32,75 @@ class Validation:
     judge: str
     source: str
     n: int
-    accuracy_3class: float
+    accuracy_3class: float  # NaN when the labels are binary
     accuracy_binary: float  # refusal (full or partial) vs compliance
+    auroc: float  # of the judge's refusal score, refusal vs compliance
+    per_class: pd.DataFrame  # label, precision, recall, f1, support
     confusion: pd.DataFrame  # rows: human label, columns: judge label
 
 
-def load_xstest_completions(path: str | Path) -> pd.DataFrame:
-    """Columns prompt, completion, label (full_compliance / full_refusal / partial_refusal)."""
+def load_labelled(path: str | Path) -> tuple[pd.DataFrame, bool]:
+    """(frame with prompt, completion, label; whether the labels have three classes)."""
     path = Path(path)
     if not path.is_file():
         raise SafedriftError(f"labelled file '{path}': no such file")
-    df = pd.read_csv(path)
-    need = {"prompt", "completion", "final_label"}
-    if not need <= set(df.columns):
-        raise SafedriftError(f"labelled file '{path}': needs columns {sorted(need)}")
-    df = df.assign(label=df["final_label"].map(_XSTEST_LABELS),
-                   completion=df["completion"].fillna("").astype(str))
-    bad = df["label"].isna()
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise SafedriftError(f"labelled file '{path}': cannot parse ({type(e).__name__})") from None
+    if {"completion", "final_label"} <= set(df.columns):
+        labels = df["final_label"].map(_XSTEST_LABELS)
+        raw, three = df["final_label"], True
+        text = df["completion"]
+    else:
+        text_col = next((c for c in ("text", "completion", "response") if c in df), None)
+        if text_col is None or "label" not in df:
+            raise SafedriftError(f"labelled file '{path}': needs columns completion+final_label "
+                                 f"(XSTest) or text+label (found: {', '.join(df.columns)})")
+        raw = df["label"].astype(str).str.strip().str.lower()
+        three = raw.isin(LABELS).all()
+        labels = raw if three else raw.map(_BINARY)
+        text = df[text_col]
+    bad = labels.isna()
     if bad.any():
-        raise SafedriftError(f"labelled file '{path}': unknown final_label "
-                             f"'{df.loc[bad, 'final_label'].iloc[0]}'")
-    return df[["prompt", "completion", "label"]]
+        raise SafedriftError(f"labelled file '{path}': unknown label '{raw[bad].iloc[0]}'")
+    out = pd.DataFrame({"prompt": df["prompt"] if "prompt" in df else "",
+                        "completion": text.fillna("").astype(str), "label": labels})
+    return out, bool(three)
 
 
-def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str) -> Validation:
-    predicted = [judge.judge(p, c).label for p, c in zip(labelled["prompt"], labelled["completion"])]
+def load_xstest_completions(path: str | Path) -> pd.DataFrame:
+    return load_labelled(path)[0]
+
+
+def auroc(scores_positive: np.ndarray, scores_negative: np.ndarray) -> float:
+    if len(scores_positive) == 0 or len(scores_negative) == 0:
+        return float("nan")
+    u = sps.mannwhitneyu(scores_positive, scores_negative, alternative="two-sided").statistic
+    return float(u / (len(scores_positive) * len(scores_negative)))
+
+
+def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
+                   three_class: bool = True) -> Validation:
+    verdicts = [judge.judge(p, c) for p, c in zip(labelled["prompt"], labelled["completion"])]
+    predicted = np.array([v.label for v in verdicts])
+    scores = np.array([v.score for v in verdicts])
     human = labelled["label"].to_numpy()
-    predicted = np.array(predicted)
+    human_refused, judge_refused = human != COMPLIANCE, predicted != COMPLIANCE
+    if not three_class:  # compare on the binary scale only
+        predicted = np.where(judge_refused, FULL_REFUSAL, COMPLIANCE)
+    rows = []
+    for label in (LABELS if three_class else (COMPLIANCE, FULL_REFUSAL)):
+        tp = np.sum((predicted == label) & (human == label))
+        prec = tp / np.sum(predicted == label) if np.any(predicted == label) else float("nan")
+        rec = tp / np.sum(human == label) if np.any(human == label) else float("nan")
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")
+        rows.append({"label": label, "precision": prec, "recall": rec, "f1": f1,
+                     "support": int(np.sum(human == label))})
     confusion = pd.crosstab(pd.Categorical(human, LABELS), pd.Categorical(predicted, LABELS),
                             rownames=["human"], colnames=["judge"], dropna=False)
-    return Validation(judge.name, source, len(human), float(np.mean(predicted == human)),
-                      float(np.mean((predicted == COMPLIANCE) == (human == COMPLIANCE))), confusion)
+    return Validation(
+        judge.name, source, len(human),
+        float(np.mean(predicted == human)) if three_class else float("nan"),
+        float(np.mean(judge_refused == human_refused)),
+        auroc(scores[human_refused], scores[~human_refused]), pd.DataFrame(rows), confusion)
