@@ -195,3 +195,26 @@ def test_judges_agree_command(first_run, capsys):
     assert main(["judges", "agree", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Cohen's kappa" in printed and "Fleiss' kappa over 2 judges" in printed
+
+
+@pytest.mark.shared_data
+def test_judge_validation_figures_are_stored_and_reported(shared_data, tmp_path):
+    labelled = shared_data / "xstest" / "xstest_v2_completions_gpt4.csv"
+    cfg = parse_config({
+        "model": {"ref": "embedded:smollm2-135m-instruct"}, "finetune": {"seeds": []},
+        "benchmarks": [{"name": "smoke-harmful", "limit": 2}], "sampling": {"max_tokens": 4},
+        "judge_validation": [str(labelled)], "output": str(tmp_path)})
+    run_experiment(cfg, _quiet())
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    v = con.execute("SELECT * FROM judge_validation ORDER BY judge").df()
+    assert list(v["judge"]) == ["keyword", "refusal"] and (v["n"] == 450).all()
+    assert v.set_index("judge").loc["refusal", "accuracy_binary"] > 0.9
+    assert "Judge validation against human labels" in (tmp_path / "report.md").read_text()
+
+
+def test_bad_validation_file_fails_before_writing(tmp_path, capsys):
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"judge_validation: [{tmp_path / 'none.csv'}]\noutput: {tmp_path / 'o'}\n"
+                      "model: {ref: 'embedded:smollm2-135m-instruct'}\n")
+    assert main(["run", str(config)]) == 2
+    assert "none.csv" in capsys.readouterr().err and not (tmp_path / "o").exists()

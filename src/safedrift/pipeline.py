@@ -27,6 +27,7 @@ from safedrift.finetune.data import load_examples
 from safedrift.formats import PromptFormat, chat_template_for
 from safedrift.hashing import hash_obj, sha256_file
 from safedrift.judges import make_judge
+from safedrift.judges.validate import load_labelled, validate_judge
 from safedrift.models import ResolvedModel, resolve_model
 from safedrift.models.backends import Sampling
 from safedrift.provenance import cache_dir, package_versions
@@ -286,6 +287,7 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     benches = [(b, load_benchmark(b.name, b.path, b.hub_id, b.split, b.limit))
                for b in cfg.benchmarks]
     judges = [make_judge(n) for n in cfg.judges]
+    validation_sets = [(path, *load_labelled(path)) for path in cfg.judge_validation]
     template = chat_template_for(str(model.gguf_path) if model.gguf_path else None,
                                  None if model.gguf_path else model.hf_source)
     fmt = PromptFormat("chat" if cfg.generation.system_prompt is None else "chat+system",
@@ -302,6 +304,14 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     outcome = None
     with ResultsStore(out / "results.duckdb") as store, _progress(console) as progress:
         store.start_run(run_id, cfg.identity(), versions, model.sha256)
+        for path, labelled, three in validation_sets:
+            for judge in (j for j in judges if j.kind == "refusal"):
+                v = validate_judge(judge, labelled, path, three)
+                store.record_validation(run_id, {
+                    "judge": judge.name, "judge_version": judge.version, "source": path,
+                    "source_sha256": sha256_file(path), "n": v.n,
+                    "accuracy_3class": v.accuracy_3class, "accuracy_binary": v.accuracy_binary,
+                    "auroc": v.auroc})
         hf_state: dict = {}
         t = time.perf_counter()
         adapters, trained = prepare_adapters(cfg, model, template, store, progress, hf_state)
@@ -355,7 +365,8 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
         summary = summarise(results, cfg.judges[0], cfg.confidence)
         from safedrift.report.render import write_reports
 
-        write_reports(out, cfg, run_id, summary, results, store.train_log(), versions, model)
+        write_reports(out, cfg, run_id, summary, results, store.train_log(), versions, model,
+                      store.validations(run_id))
         store.export_parquet(out / "results.parquet", run_id)
         store.finish_run(run_id)
         timings["report"] = time.perf_counter() - t

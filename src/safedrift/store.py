@@ -8,6 +8,7 @@ Tables
   gen_cells    finished generation cells; a cell's generations and its row here are written in
                one transaction, so a crash leaves no partial cell behind
   results      one row per judged response (generation × judge), with full provenance
+  judge_validation  each refusal judge's accuracy against human-labelled files, per run
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS generations (
   temperature DOUBLE, top_p DOUBLE, max_tokens INTEGER, backend VARCHAR, response VARCHAR,
   n_tokens INTEGER, finish_reason VARCHAR,
   PRIMARY KEY (gen_key, item_id, sample_index));
+CREATE TABLE IF NOT EXISTS judge_validation (
+  run_id VARCHAR, judge VARCHAR, judge_version VARCHAR, source VARCHAR, source_sha256 VARCHAR,
+  n INTEGER, accuracy_3class DOUBLE, accuracy_binary DOUBLE, auroc DOUBLE,
+  measured_at TIMESTAMP, PRIMARY KEY (run_id, judge, source_sha256));
 CREATE TABLE IF NOT EXISTS results (
   run_id VARCHAR, config_hash VARCHAR, gen_key VARCHAR, model_id VARCHAR, model_ref VARCHAR,
   base_sha256 VARCHAR, adapter_key VARCHAR, adapter_sha256 VARCHAR, seed_init INTEGER,
@@ -151,6 +156,16 @@ class ResultsStore:
         except Exception:
             self.con.execute("ROLLBACK")
             raise
+
+    def record_validation(self, run_id: str, row: dict):
+        self.con.execute(
+            "INSERT OR REPLACE INTO judge_validation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, row["judge"], row["judge_version"], row["source"], row["source_sha256"],
+             row["n"], row["accuracy_3class"], row["accuracy_binary"], row["auroc"], _now()])
+
+    def validations(self, run_id: str) -> pd.DataFrame:
+        return self.con.execute("SELECT * FROM judge_validation WHERE run_id = ? "
+                                "ORDER BY judge, source", [run_id]).df()
 
     def results(self, run_id: str | None = None, judge: str | None = None) -> pd.DataFrame:
         where, args = [], []

@@ -97,9 +97,21 @@ def _loss_rows(train_log: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
+def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
+    if validations is None or validations.empty:
+        return []
+    return [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
+             "n": str(r.n), "accuracy (3 classes)": "" if is_missing(r.accuracy_3class)
+             else f"{r.accuracy_3class:.3f}", "accuracy (refusal vs not)":
+             f"{r.accuracy_binary:.3f}", "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}"}
+            for r in validations.itertuples()]
+
+
 def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.DataFrame,
-                  train_log: pd.DataFrame, versions: dict, model) -> None:
+                  train_log: pd.DataFrame, versions: dict, model,
+                  validations: pd.DataFrame | None = None) -> None:
     rates, effects = rate_table(summary), effect_table(summary)
+    validation = validation_table(validations)
     examples = _examples(results, summary.judge)
     losses = _loss_rows(train_log[train_log["adapter_key"].isin(results["adapter_key"].dropna())])
     provenance = {"run_id": run_id, "config_hash": run_id, "model": model.ref,
@@ -112,11 +124,14 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           "## Refusal rates (95% Wilson intervals)\n", _md_table(rates),
           "## Change after fine-tuning (paired by item)\n", _md_table(effects),
           "## Training loss\n", _md_table(losses),
+          *(["## Judge validation against human labels\n", _md_table(validation)]
+            if validation else []),
           "## Example answers to harmful requests\n", _md_table(examples, untrusted=True),
           "## Provenance\n", "```json", json.dumps(provenance, indent=2, default=str), "```", ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     tables = [("Refusal rates (95% Wilson intervals)", rates),
               ("Change after fine-tuning (paired by item)", effects),
+              ("Judge validation against human labels", validation),
               ("Example answers to harmful requests", examples)]
     (out / "report.html").write_text(_HTML.render(
         run_id=run_id, model_ref=model.ref, model_sha=model.sha256, judge=summary.judge,
@@ -127,4 +142,5 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
         "run_id": run_id, "judge": summary.judge, "findings": summary.findings,
         "warnings": summary.warnings,
         "rates": summary.rates.to_dict("records"), "effects": summary.effects.to_dict("records"),
+        "judge_validation": validation,
         "provenance": provenance}, indent=2, default=str), encoding="utf-8")

@@ -5,9 +5,10 @@
   interval of Agresti & Min (2005, Statistics in Medicine 24:729): add 0.5 to each cell of the
   2×2 table of (base, tuned) outcomes, then use the Wald formula.
 - `paired_effect`: tuned − base on the same items. One sample per item: McNemar test, mid-p by
-  default (Fagerland et al. 2013), exact on request (statsmodels), and the Agresti–Min interval. Several samples, seeds or formats per item: the
-  per-item mean difference, a sign-flip permutation test and a t interval with items as the unit
-  (items are the independent clusters; Miller 2024, "Adding Error Bars to Evals").
+  default (Fagerland et al. 2013), exact on request (statsmodels), and the Agresti–Min interval.
+  Several samples, seeds or formats per item: the per-item mean difference, a sign-flip
+  permutation test and a t interval with items as the unit (items are the independent clusters;
+  Miller 2024, "Adding Error Bars to Evals").
 """
 
 from __future__ import annotations
