@@ -120,3 +120,14 @@ def test_real_benign_datasets_load(shared_data, path, n, first_user_start):
     assert all(r[-1]["role"] == "assistant" and r[-1]["content"] for r in rows)
     if first_user_start:
         assert rows[0][0]["content"].startswith(first_user_start)
+
+
+def test_prompt_formats_validate():
+    cfg = parse_config({"generation": {"formats": ["chat", "raw", {"name": "x", "system": "s"}]}})
+    assert len(cfg.generation.formats) == 3
+    with pytest.raises(SafedriftError, match="unknown prompt format 'chatt'"):
+        parse_config({"generation": {"formats": ["chatt"]}})
+    with pytest.raises(SafedriftError, match="unique"):
+        parse_config({"generation": {"formats": ["chat", "chat"]}})
+    with pytest.raises(SafedriftError, match="finetune.format"):
+        parse_config({"finetune": {"format": "nope"}})

@@ -130,3 +130,18 @@ def test_backends_agree_on_greedy_outputs(smol, smol_hf):
         gap, rank = _explain_divergence(lc.llm, net, tok, prompt, a.text, b.text)
         assert gap < 0.25 and rank == 1, (p, gap, rank)
     assert same >= len(PROMPTS) // 2
+
+
+def test_plain_formats_render_without_chat_tokens(smol):
+    from safedrift.formats import BUILTIN_FORMATS
+
+    t = chat_template_for(str(smol.gguf_path), None)
+    alpaca = t.prompt("Add 2 and 2.", BUILTIN_FORMATS["alpaca"])
+    assert "### Instruction:\nAdd 2 and 2.\n\n### Response:\n" in alpaca
+    assert "<|im_start|>" not in alpaca and t.prompt("Hi", BUILTIN_FORMATS["raw"]) == "Hi\n"
+    prompt, answer = t.training_pair([{"role": "user", "content": "1+1?"},
+                                      {"role": "assistant", "content": "2"}],
+                                     BUILTIN_FORMATS["alpaca"])
+    assert prompt.endswith("### Response:\n") and answer == "2<|im_end|>"
+    reminder = t.prompt("Hi", BUILTIN_FORMATS["chat-safety-reminder"])
+    assert "must refuse" in reminder and "SmolLM" not in reminder

@@ -53,13 +53,21 @@ class SeedTriple(_Strict):
     dropout: int
 
 
+class FormatSection(_Strict):
+    """A custom prompt format; built-in ones are named by a string (see `safedrift formats`)."""
+
+    name: str
+    system: str | None = None  # chat formats: None keeps the template's default
+    kind: Literal["chat", "alpaca", "raw"] = "chat"
+
+
 class FinetuneSection(_Strict):
     data: DataSection = DataSection()
     lora: LoraSection = LoraSection()
     train: TrainSection = TrainSection()
     # an int s means init = data_order = dropout = s; a mapping sets each axis
     seeds: list[int | SeedTriple] = Field(default_factory=lambda: [0, 1, 2], min_length=0)
-    system_prompt: str | None = None  # None: the chat template's default
+    format: str | FormatSection = "chat"  # the fine-tuning template (an axis of its own)
     # auto: CUDA in bfloat16 where a GPU is present, else CPU in float32
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -78,6 +86,15 @@ class FinetuneSection(_Strict):
         dtype = self.dtype if self.dtype != "auto" else (
             "bfloat16" if device == "cuda" else "float32")
         return device, dtype
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v):
+        from safedrift.formats import BUILTIN_FORMATS
+
+        if isinstance(v, str) and v not in BUILTIN_FORMATS:
+            raise ValueError(f"unknown prompt format '{v}' (known: {', '.join(BUILTIN_FORMATS)})")
+        return v
 
     def seed_triples(self) -> list[SeedTriple]:
         return [s if isinstance(s, SeedTriple) else SeedTriple(init=s, data_order=s, dropout=s)
@@ -103,7 +120,23 @@ class SamplingSection(_Strict):
 class GenerationSection(_Strict):
     backend: Literal["llamacpp", "transformers"] = "llamacpp"
     n_ctx: int = Field(1024, ge=64)
-    system_prompt: str | None = None  # None: the chat template's default
+    # evaluation prompt formats, each an axis level: built-in names or {name, system, kind}
+    formats: list[str | FormatSection] = Field(default_factory=lambda: ["chat"], min_length=1)
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, v):
+        from safedrift.formats import BUILTIN_FORMATS
+
+        names = []
+        for f in v:
+            if isinstance(f, str) and f not in BUILTIN_FORMATS:
+                raise ValueError(f"unknown prompt format '{f}' (known: "
+                                 f"{', '.join(BUILTIN_FORMATS)}; or give name/system/kind)")
+            names.append(f if isinstance(f, str) else f.name)
+        if len(set(names)) != len(names):
+            raise ValueError("prompt format names must be unique")
+        return v
 
 
 class ExperimentConfig(_Strict):

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,7 @@ from safedrift.benchmarks import load_benchmark
 from safedrift.config import ExperimentConfig, SeedTriple
 from safedrift.errors import SafedriftError
 from safedrift.finetune.data import load_examples
-from safedrift.formats import PromptFormat, chat_template_for
+from safedrift.formats import chat_template_for, resolve_format
 from safedrift.hashing import hash_obj, sha256_file
 from safedrift.judges import make_judge
 from safedrift.judges.validate import load_labelled, validate_judge
@@ -84,7 +84,8 @@ def adapter_key(cfg: ExperimentConfig, model: ResolvedModel, seeds: SeedTriple) 
     return hash_obj({"base": model.sha256, "device": ft.resolved_device(),
                      "data": ft.data.model_dump(mode="json"),
                      "lora": ft.lora.model_dump(mode="json"),
-                     "train": ft.train.model_dump(mode="json"), "system": ft.system_prompt,
+                     "train": ft.train.model_dump(mode="json"),
+                     "format": asdict(resolve_format(ft.format)),
                      "seeds": seeds.model_dump(), "recipe": FINETUNE_RECIPE_VERSION})
 
 
@@ -113,7 +114,7 @@ def _train_adapters(cfg, model, template, examples, todo, progress, hf_state) ->
                         ft.lora.target_modules if isinstance(ft.lora.target_modules, str)
                         else tuple(ft.lora.target_modules))
     train = TrainSettings(**ft.train.model_dump())
-    fmt = PromptFormat("finetune", ft.system_prompt)
+    fmt = resolve_format(ft.format)
     for adapter in todo:
         s = adapter.seeds
         task = progress.add_task(f"fine-tune seed {s.init}/{s.data_order}/{s.dropout}",
@@ -174,12 +175,15 @@ def prepare_adapters(cfg, model, template, store, progress, hf_state) -> tuple[l
 class _Backends:
     """Opens one backend per model variant and closes the previous one."""
 
-    def __init__(self, cfg, model, hf_state, prefix: str):
-        self.cfg, self.model, self.hf_state, self.prefix = cfg, model, hf_state, prefix
+    def __init__(self, cfg, model, hf_state):
+        self.cfg, self.model, self.hf_state = cfg, model, hf_state
         self.current: tuple[str, object] | None = None
 
-    def get(self, variant: Variant):
+    def get(self, variant: Variant, prefix: str = ""):
+        """The backend for `variant`; `prefix` is the prompt format's fixed prefix."""
         if self.current and self.current[0] == variant.model_id:
+            if hasattr(self.current[1], "set_prefix"):
+                self.current[1].set_prefix(prefix)
             return self.current[1]
         self.close()
         if self.cfg.generation.backend == "llamacpp":
@@ -187,7 +191,7 @@ class _Backends:
 
             lora = variant.adapter.gguf if variant.adapter else None
             backend = LlamaCppBackend(self.model.gguf_path, lora, self.cfg.generation.n_ctx,
-                                      self.prefix)
+                                      prefix)
         else:
             from safedrift.models.backends import TransformersBackend
             from safedrift.models.hf import load_causal_lm
@@ -222,7 +226,7 @@ def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
                      else None, "backend": cfg.generation.backend, "n_ctx": cfg.generation.n_ctx,
                      "benchmark": bench_cfg.model_dump(mode="json"),
                      "items": hash_obj([(i.item_id, i.prompt) for i in items]),
-                     "format": [fmt.name, fmt.system],
+                     "format": asdict(fmt),
                      "sampling": cfg.sampling.model_dump(mode="json")})
 
 
@@ -290,9 +294,9 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     validation_sets = [(path, *load_labelled(path)) for path in cfg.judge_validation]
     template = chat_template_for(str(model.gguf_path) if model.gguf_path else None,
                                  None if model.gguf_path else model.hf_source)
-    fmt = PromptFormat("chat" if cfg.generation.system_prompt is None else "chat+system",
-                       cfg.generation.system_prompt)
-    template.prompt("test", fmt)  # a template that cannot render fails here
+    formats = [resolve_format(f) for f in cfg.generation.formats]
+    for fmt in [*formats, resolve_format(cfg.finetune.format)]:
+        template.prompt("test", fmt)  # a template that cannot render fails here
     if cfg.finetune.seeds:
         d = cfg.finetune.data
         load_examples(d.source, 1 if d.source.startswith("builtin:") else d.n_examples,
@@ -322,40 +326,41 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
         adapter_sha = {a.key: sha256_file(a.folder / "adapter_model.safetensors")
                        for a in adapters}
 
-        backends = _Backends(cfg, model, hf_state, template.fixed_prefix(fmt))
+        backends = _Backends(cfg, model, hf_state)
         t = time.perf_counter()
         generated = reused = n_tokens = 0
         gen_seconds = 0.0
         version_json = json.dumps(versions, sort_keys=True)
         try:
-            for variant in variants:
-                for bench_cfg, items in benches:
-                    key = _gen_key(cfg, model, variant, bench_cfg, items, fmt)
-                    if store.has_gen_cell(key):
-                        reused += 1
-                    else:
-                        task = progress.add_task(f"generate {variant.model_id} × {bench_cfg.name}",
-                                                 total=len(items), info="")
-                        backend = backends.get(variant)
-                        tc = time.perf_counter()
-                        rows = _generate_cell(cfg, model, variant, items, fmt, template,
-                                              backend, progress, task)
-                        seconds = time.perf_counter() - tc
-                        gen_seconds += seconds
-                        n_tokens += int(rows["n_tokens"].sum())
-                        rows.insert(0, "gen_key", key)
-                        store.write_gen_cell(key, rows, {
-                            "model_id": variant.model_id, "benchmark": bench_cfg.name,
-                            "format": fmt.name, "backend": cfg.generation.backend,
-                            "seconds": seconds})
-                        generated += 1
-                    gens = None
-                    for judge in judges:
-                        if store.has_results(run_id, key, judge.name, judge.version):
-                            continue
-                        gens = store.generations(key) if gens is None else gens
-                        store.write_results(_judge_rows(gens, judge, run_id, version_json,
-                                                        adapter_sha))
+            cells = [(v, b, f) for v in variants for b in benches for f in formats]
+            for variant, (bench_cfg, items), fmt in cells:
+                key = _gen_key(cfg, model, variant, bench_cfg, items, fmt)
+                if store.has_gen_cell(key):
+                    reused += 1
+                else:
+                    label = f"{variant.model_id} × {bench_cfg.name}" + (
+                        f" × {fmt.name}" if len(formats) > 1 else "")
+                    task = progress.add_task(f"generate {label}", total=len(items), info="")
+                    backend = backends.get(variant, template.fixed_prefix(fmt))
+                    tc = time.perf_counter()
+                    rows = _generate_cell(cfg, model, variant, items, fmt, template,
+                                          backend, progress, task)
+                    seconds = time.perf_counter() - tc
+                    gen_seconds += seconds
+                    n_tokens += int(rows["n_tokens"].sum())
+                    rows.insert(0, "gen_key", key)
+                    store.write_gen_cell(key, rows, {
+                        "model_id": variant.model_id, "benchmark": bench_cfg.name,
+                        "format": fmt.name, "backend": cfg.generation.backend,
+                        "seconds": seconds})
+                    generated += 1
+                gens = None
+                for judge in judges:
+                    if store.has_results(run_id, key, judge.name, judge.version):
+                        continue
+                    gens = store.generations(key) if gens is None else gens
+                    store.write_results(_judge_rows(gens, judge, run_id, version_json,
+                                                    adapter_sha))
         finally:
             backends.close()
         timings["generate+judge"] = time.perf_counter() - t

@@ -91,8 +91,13 @@ class LlamaCppBackend:
         except (ValueError, RuntimeError) as e:
             raise SafedriftError(f"llama.cpp could not load {gguf_path}"
                                  f"{' with ' + str(lora_path) if lora_path else ''}: {e}") from None
-        self._prefix = self.tokenize(prefix) if prefix else []
-        self._prefix_ready = False
+        self.set_prefix(prefix)
+
+    def set_prefix(self, prefix: str) -> None:
+        """Change the shared prefix (a new prompt format); it is evaluated on next use."""
+        tokens = self.tokenize(prefix) if prefix else []
+        if tokens != getattr(self, "_prefix", None):
+            self._prefix, self._prefix_ready = tokens, False
 
     def _start_from_prefix(self, tokens: list[int]) -> None:
         """Leave the context holding exactly the prefix (evaluated alone), or nothing."""

@@ -14,7 +14,7 @@ from safedrift.stats.text import pct, points, pvalue
 @dataclass
 class RunSummary:
     judge: str
-    rates: pd.DataFrame  # benchmark, harmful, model_id, n, refusals, rate, low, high
+    rates: pd.DataFrame  # benchmark, harmful, format, model_id, n, refusals, rate, low, high
     effects: pd.DataFrame  # one row per (benchmark, tuned model) and one pooled row per benchmark
     findings: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -26,18 +26,27 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     if df.empty:
         raise ValueError(f"no results for judge '{judge}'")
     coherence = results[results["judge"] == "coherence"]
-    degenerate = (coherence.assign(flag=coherence["label"] == "degenerate")
-                  .groupby(["benchmark", "model_id"])["flag"].mean()) if len(coherence) else None
+    if len(coherence):
+        coherence = coherence.assign(flag=coherence["label"] == "degenerate")
+        several = coherence.groupby("benchmark")["format"].transform("nunique") > 1
+        coherence = coherence.assign(format=coherence["format"].where(several, "all"))
+        degenerate = coherence.groupby(["benchmark", "format", "model_id"])["flag"].mean()
+    else:
+        degenerate = None
     df = df.assign(refused=df["refused"].astype(float))
     rate_rows, effect_rows, findings, warnings = [], [], [], []
     for bench, bdf in df.groupby("benchmark", sort=True):
         harmful = bool(bdf["harmful"].mean() >= 0.5)
-        for model_id, mdf in bdf.groupby("model_id", sort=True):
+        by_format = "format" in bdf and bdf["format"].nunique() > 1
+        for keys, mdf in bdf.groupby(["format", "model_id"] if by_format else ["model_id"],
+                                     sort=True):
+            fmt, model_id = keys if by_format else ("all", keys[0])
             r = wilson_rate(int(mdf["refused"].sum()), len(mdf), confidence)
-            rate_rows.append({"benchmark": bench, "harmful": harmful, "model_id": model_id,
+            rate_rows.append({"benchmark": bench, "harmful": harmful, "format": fmt,
+                              "model_id": model_id,
                               "seed_init": mdf["seed_init"].iloc[0], "n": r.n,
                               "refusals": r.k, "rate": r.rate, "low": r.low, "high": r.high,
-                              "degenerate": float(degenerate.get((bench, model_id), np.nan))
+                              "degenerate": float(degenerate.get((bench, fmt, model_id), np.nan))
                               if degenerate is not None else float("nan")})
         per_item = bdf.pivot_table(index="item_id", columns="model_id", values="refused",
                                    aggfunc="mean")
