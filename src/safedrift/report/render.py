@@ -20,7 +20,8 @@ from safedrift.stats.text import is_missing, pct, points, pvalue
 def rate_table(summary: RunSummary) -> list[dict[str, str]]:
     several = summary.rates["format"].ne("all").any() if "format" in summary.rates else False
     return [{"benchmark": r.benchmark, "requests": "harmful" if r.harmful else "harmless",
-             **({"format": r.format} if several else {}), "model": r.model_id, "n": str(r.n), "refusal rate": pct(r.rate, ""),
+             **({"format": r.format} if several else {}), "model": r.model_id, "n": str(r.n),
+             "refusal rate": pct(r.rate, ""),
              "95% CI": f"[{pct(r.low, '')}, {pct(r.high, '')}]",
              "degenerate": pct(getattr(r, "degenerate", float("nan")), "")}
             for r in summary.rates.itertuples()]
