@@ -146,7 +146,10 @@ def _train_adapters(cfg, model, template, examples, todo, progress, hf_state) ->
         net = hf_state["net"]
 
 
-def prepare_adapters(cfg, model, template, store, progress, hf_state) -> tuple[list[Adapter], int]:
+def prepare_adapters(cfg, model, template, store, progress, hf_state
+                     ) -> tuple[list[Adapter], int, dict[str, str]]:
+    """Adapters of every seed (trained now or from the cache), how many were trained, and the
+    sha256 of each adapter's weights by adapter key."""
     adapters = []
     for s in cfg.finetune.seed_triples():
         key = adapter_key(cfg, model, s)
@@ -156,19 +159,20 @@ def prepare_adapters(cfg, model, template, store, progress, hf_state) -> tuple[l
         d = cfg.finetune.data
         examples = load_examples(d.source, d.n_examples, d.seed, d.split)
         _train_adapters(cfg, model, template, examples, todo, progress, hf_state)
+    shas = {}
     for a in adapters:  # record every adapter in this database, trained now or cached
         meta = a.meta
-        weights = a.folder / "adapter_model.safetensors"
+        shas[a.key] = sha256_file(a.folder / "adapter_model.safetensors")
         store.record_adapter({
             "adapter_key": a.key, "base_sha256": model.sha256, "seed_init": a.seeds.init,
             "seed_data_order": a.seeds.data_order, "seed_dropout": a.seeds.dropout,
-            "adapter_sha256": sha256_file(weights),
+            "adapter_sha256": shas[a.key],
             "gguf_sha256": sha256_file(a.gguf) if a.gguf.is_file() else None,
             "n_examples": meta["n_examples"], "train_seconds": meta["seconds"],
             "threads": meta["threads"],
             "settings_json": json.dumps(cfg.finetune.model_dump(mode="json"), sort_keys=True)},
             meta["losses"], meta["learning_rates"])
-    return adapters, len(todo)
+    return adapters, len(todo), shas
 
 
 # -- generation ------------------------------------------------------------------------------
@@ -318,13 +322,12 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                     "auroc": v.auroc})
         hf_state: dict = {}
         t = time.perf_counter()
-        adapters, trained = prepare_adapters(cfg, model, template, store, progress, hf_state)
+        adapters, trained, adapter_sha = prepare_adapters(cfg, model, template, store, progress,
+                                                          hf_state)
         timings["finetune"] = time.perf_counter() - t
         variants = [Variant("base", None)] + [
             Variant(f"tuned-s{a.seeds.init}-{a.seeds.data_order}-{a.seeds.dropout}", a)
             for a in adapters]
-        adapter_sha = {a.key: sha256_file(a.folder / "adapter_model.safetensors")
-                       for a in adapters}
 
         backends = _Backends(cfg, model, hf_state)
         t = time.perf_counter()

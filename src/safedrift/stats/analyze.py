@@ -18,11 +18,26 @@ import numpy as np
 import pandas as pd
 
 from safedrift.stats.clustered import bootstrap_many, cluster_bootstrap_mean
-from safedrift.stats.decisions import (Design, adjust_pvalues, minimum_detectable_effect,
-                                       prob_safer, seeds_needed)
-from safedrift.stats.estimates import cohens_h, paired_effect, sign_flip_test, wilson_rate
+from safedrift.stats.decisions import (
+    Design,
+    adjust_pvalues,
+    minimum_detectable_effect,
+    prob_safer,
+    seeds_needed,
+)
+from safedrift.stats.estimates import (
+    cohens_h,
+    paired_effect,
+    sign_flip_test,
+    wilson_rate,
+)
 from safedrift.stats.stability import item_stability, rank_stability
-from safedrift.stats.variance import VarianceComponents, score_sd_across, variance_components
+from safedrift.stats.text import points, pvalue
+from safedrift.stats.variance import (
+    VarianceComponents,
+    score_sd_across,
+    variance_components,
+)
 
 REPEAT_FACTORS = ("finetune_seed", "format", "sample_index", "judge")
 
@@ -52,10 +67,6 @@ def from_results(results: pd.DataFrame) -> pd.DataFrame:
 
 def _present(df: pd.DataFrame) -> list[str]:
     return [f for f in REPEAT_FACTORS if f in df and df[f].nunique() > 1]
-
-
-def _pts(x: float) -> str:
-    return f"{abs(100 * x):.0f}"
 
 
 def _row(quantity, benchmark, model, estimate, low, high, method, **extra) -> dict:
@@ -185,10 +196,10 @@ def _effect(bdf, bench, base, model, confidence, n_resamples, seed, warnings, fi
     odds = ((pt + 1e-9) / (1 - pt + 1e-9)) / ((pb + 1e-9) / (1 - pb + 1e-9))
     extra = {"p_value": p, "base_rate": pb, "tuned_rate": pt, "odds_ratio": odds,
              "cohens_h": cohens_h(pt, pb), "n_items": len(items), "n_seeds": seeds}
+    vc = variance.get((bench, model))
     if seeds > 1:
         seed_rates = t.groupby("finetune_seed")["refused"].mean()
         extra["prob_tuned_safer"] = prob_safer(seed_rates.to_numpy(), [pb])
-        vc = variance.get((bench, model))
         if vc is not None:
             tab = vc.table.set_index("factor")["variance"]
             samples = int(t.groupby(["item_id", "finetune_seed"]).size().median())
@@ -198,13 +209,11 @@ def _effect(bdf, bench, base, model, confidence, n_resamples, seed, warnings, fi
             extra["seeds_needed_80"] = seeds_needed(diff, design) if diff else None
     direction = "lowered" if diff < 0 else "raised"
     share = ""
-    vc = variance.get((bench, model))
     if vc is not None:
         top = vc.table[vc.table.factor != "residual"].sort_values("share").iloc[-1]
         if top.share > 0:
             share = f"; {100 * top.share:.0f}% of the variance comes from {top.factor}"
-    p_txt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
     findings.append(f"Fine-tuning ({model}) {direction} the refusal rate on {bench} by "
-                    f"{_pts(diff)} points [{100 * low:+.0f}, {100 * high:+.0f}], {p_txt}"
-                    f"{share}.")
+                    f"{abs(100 * diff):.0f} points [{points(low)}, {points(high)}], "
+                    f"{pvalue(p)}{share}.")
     return _row("change", bench, model, diff, low, high, method, **extra)
