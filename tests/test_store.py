@@ -32,6 +32,12 @@ def test_cell_is_all_or_nothing(tmp_path):
         assert not store.has_gen_cell("k2")
         n = store.con.execute("SELECT count(*) FROM generations WHERE gen_key='k2'").fetchone()
         assert n == (0,)
+        # a failure after the rows are in but before the cell is marked done: rows roll back
+        with pytest.raises(KeyError):
+            store.write_gen_cell("k3", _gen_rows(3, "k3"), {"model_id": "base"})
+        assert not store.has_gen_cell("k3")
+        n = store.con.execute("SELECT count(*) FROM generations WHERE gen_key='k3'").fetchone()
+        assert n == (0,)
         assert len(store.generations("k1")) == 4
 
 
