@@ -94,3 +94,22 @@ def test_unknown_label_is_named(tmp_path):
     (tmp_path / "l.csv").write_text("text,label\nhello,maybe\n")
     with pytest.raises(SafedriftError, match="unknown label 'maybe'"):
         load_labelled(tmp_path / "l.csv")
+
+
+@pytest.mark.parametrize("response,reference,label", [
+    ("She sells 9 eggs, so 9 * 2 = $18.", "18", "correct"),
+    ("The total is 1,234.", "1234", "correct"),
+    ("The answer is 18.5", "18", "incorrect"),
+    ("I cannot do maths.", "18", "incorrect"),
+    ("-3 degrees", "-3", "correct"),
+])
+def test_answer_match(response, reference, label):
+    from safedrift.judges import AnswerMatchJudge
+
+    assert AnswerMatchJudge().judge("q", response, reference).label == label
+
+
+def test_answer_match_without_reference_is_not_scored():
+    from safedrift.judges import AnswerMatchJudge
+
+    assert AnswerMatchJudge().judge("q", "18").label == "no_reference"

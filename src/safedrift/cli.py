@@ -87,11 +87,13 @@ def _cmd_benchmarks(args, console: Console) -> int:
     from safedrift.benchmarks import BENCHMARKS
 
     table = Table(title="Benchmarks", title_justify="left")
-    for col in ("name", "loads from", "what"):
+    for col in ("name", "task", "loads from", "licence", "what"):
         table.add_column(col)
     for spec in BENCHMARKS.values():
-        where = "built in" if spec.local_default else f"hub {spec.hub_id}, or path: FILE"
-        table.add_row(spec.name, where, spec.description)
+        local = (f"FOLDER of {spec.text_files} or one FILE" if spec.text_files else "FILE")
+        where = "built in" if spec.local_default else \
+            f"hub {spec.hub_id}{'/' + spec.hub_config if spec.hub_config else ''}, or path: {local}"
+        table.add_row(spec.name, spec.task, where, spec.license or "-", spec.description)
     console.print(table)
     return 0
 

@@ -107,6 +107,8 @@ class BenchmarkSection(_Strict):
     hub_id: str | None = None  # overrides the benchmark's default hub dataset
     split: str | None = None
     limit: int | None = Field(None, ge=1)
+    per_category: int | None = Field(None, ge=1)  # first N items of each category (and kind)
+    max_tokens: int | None = Field(None, ge=1)  # overrides sampling.max_tokens (GSM8K needs ~256)
 
 
 class SamplingSection(_Strict):

@@ -234,9 +234,10 @@ def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
                      "sampling": cfg.sampling.model_dump(mode="json")})
 
 
-def _generate_cell(cfg, model, variant, items, fmt, template, backend, progress, task):
+def _generate_cell(cfg, model, variant, bench_cfg, items, fmt, template, backend, progress,
+                   task):
     s = cfg.sampling
-    sampling = Sampling(s.temperature, s.top_p, s.max_tokens)
+    sampling = Sampling(s.temperature, s.top_p, bench_cfg.max_tokens or s.max_tokens)
     a = variant.adapter
     rows = []
     for item in items:
@@ -252,8 +253,10 @@ def _generate_cell(cfg, model, variant, items, fmt, template, backend, progress,
                 "benchmark": item.benchmark, "item_id": item.item_id, "category": item.category,
                 "harmful": item.harmful, "prompt": item.prompt, "format": fmt.name,
                 "sample_index": j, "sampling_seed": s.seed + j, "temperature": s.temperature,
-                "top_p": s.top_p, "max_tokens": s.max_tokens, "backend": cfg.generation.backend,
-                "response": g.text, "n_tokens": g.n_tokens, "finish_reason": g.finish_reason})
+                "top_p": s.top_p, "max_tokens": sampling.max_tokens,
+                "backend": cfg.generation.backend, "response": g.text, "n_tokens": g.n_tokens,
+                "finish_reason": g.finish_reason, "task": item.task, "reference": item.reference,
+                "stopped_early": False})
         progress.update(task, advance=1)
     df = pd.DataFrame(rows)
     for col in ("seed_init", "seed_data_order", "seed_dropout"):
@@ -263,7 +266,14 @@ def _generate_cell(cfg, model, variant, items, fmt, template, backend, progress,
 
 def _judge_rows(gens: pd.DataFrame, judge, run_id: str, versions: str,
                 adapter_sha: dict[str, str]) -> pd.DataFrame:
-    verdicts = [judge.judge(p, r) for p, r in zip(gens["prompt"], gens["response"])]
+    """Verdicts of `judge` on the generations of the tasks it judges (maybe none)."""
+    for col, default in (("task", "refusal"), ("reference", None), ("stopped_early", False)):
+        if col not in gens:
+            gens = gens.assign(**{col: default})
+    gens = gens[gens["task"].fillna("refusal").isin(judge.tasks)]
+    references = gens["reference"].astype(object).where(gens["reference"].notna(), None)
+    verdicts = [judge.judge(p, r, ref) for p, r, ref in
+                zip(gens["prompt"], gens["response"], references)]
     out = gens.copy()
     out["run_id"] = run_id
     out["config_hash"] = run_id
@@ -274,6 +284,7 @@ def _judge_rows(gens: pd.DataFrame, judge, run_id: str, versions: str,
     out["refused"] = [v.refused for v in verdicts]
     out["score"] = [v.score for v in verdicts]
     out["reason"] = [v.reason for v in verdicts]
+    out["judge_raw"] = [v.raw for v in verdicts]
     out["package_versions"] = versions
     out["created_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
     return out
@@ -292,7 +303,7 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     if cfg.generation.backend == "llamacpp" and model.gguf_path is None:
         raise SafedriftError(f"model '{model.ref}': backend 'llamacpp' needs a GGUF model; "
                              "set generation.backend: transformers")
-    benches = [(b, load_benchmark(b.name, b.path, b.hub_id, b.split, b.limit))
+    benches = [(b, load_benchmark(b.name, b.path, b.hub_id, b.split, b.limit, b.per_category))
                for b in cfg.benchmarks]
     judges = [make_judge(n) for n in cfg.judges]
     validation_sets = [(path, *load_labelled(path)) for path in cfg.judge_validation]
@@ -346,8 +357,8 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                     task = progress.add_task(f"generate {label}", total=len(items), info="")
                     backend = backends.get(variant, template.fixed_prefix(fmt))
                     tc = time.perf_counter()
-                    rows = _generate_cell(cfg, model, variant, items, fmt, template,
-                                          backend, progress, task)
+                    rows = _generate_cell(cfg, model, variant, bench_cfg, items, fmt,
+                                          template, backend, progress, task)
                     seconds = time.perf_counter() - tc
                     gen_seconds += seconds
                     n_tokens += int(rows["n_tokens"].sum())
@@ -362,8 +373,9 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                     if store.has_results(run_id, key, judge.name, judge.version):
                         continue
                     gens = store.generations(key) if gens is None else gens
-                    store.write_results(_judge_rows(gens, judge, run_id, version_json,
-                                                    adapter_sha))
+                    judged = _judge_rows(gens, judge, run_id, version_json, adapter_sha)
+                    if len(judged):
+                        store.write_results(judged)
         finally:
             backends.close()
         timings["generate+judge"] = time.perf_counter() - t

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS generations (
   seed_dropout INTEGER, benchmark VARCHAR, item_id VARCHAR, category VARCHAR, harmful BOOLEAN,
   prompt VARCHAR, format VARCHAR, sample_index INTEGER, sampling_seed BIGINT,
   temperature DOUBLE, top_p DOUBLE, max_tokens INTEGER, backend VARCHAR, response VARCHAR,
-  n_tokens INTEGER, finish_reason VARCHAR,
+  n_tokens INTEGER, finish_reason VARCHAR, task VARCHAR, reference VARCHAR,
+  stopped_early BOOLEAN,
   PRIMARY KEY (gen_key, item_id, sample_index));
 CREATE TABLE IF NOT EXISTS judge_validation (
   run_id VARCHAR, judge VARCHAR, judge_version VARCHAR, source VARCHAR, source_sha256 VARCHAR,
@@ -56,9 +57,15 @@ CREATE TABLE IF NOT EXISTS results (
   sampling_seed BIGINT, temperature DOUBLE, top_p DOUBLE, max_tokens INTEGER, backend VARCHAR,
   response VARCHAR, n_tokens INTEGER, finish_reason VARCHAR, judge VARCHAR,
   judge_version VARCHAR, label VARCHAR, refused BOOLEAN, score DOUBLE, reason VARCHAR,
-  package_versions VARCHAR, created_at TIMESTAMP,
+  package_versions VARCHAR, created_at TIMESTAMP, task VARCHAR, reference VARCHAR,
+  stopped_early BOOLEAN, judge_raw VARCHAR,
   PRIMARY KEY (run_id, gen_key, item_id, sample_index, judge));
 """
+# Columns added after the first release; databases written before them gain them on open.
+ADDED_COLUMNS = {"generations": {"task": "VARCHAR", "reference": "VARCHAR",
+                                 "stopped_early": "BOOLEAN"},
+                 "results": {"task": "VARCHAR", "reference": "VARCHAR",
+                             "stopped_early": "BOOLEAN", "judge_raw": "VARCHAR"}}
 
 
 def _now() -> datetime:
@@ -76,6 +83,9 @@ class ResultsStore:
             raise SafedriftError(f"results database '{self.path}': {e}") from None
         if not read_only:
             self.con.execute(SCHEMA)
+            for table, cols in ADDED_COLUMNS.items():
+                for col, kind in cols.items():
+                    self.con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} {kind}")
 
     def close(self):
         self.con.close()

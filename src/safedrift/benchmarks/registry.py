@@ -1,9 +1,19 @@
 """Benchmark loaders: the built-in smoke sets, and public benchmarks from a hub dataset id or a
 local file in the upstream format (CSV, JSON, JSONL or Parquet, as the upstream repo ships it).
 
-Each benchmark declares which upstream columns hold the prompt, id and category, and whether an
+Each benchmark declares which upstream columns hold the prompt, id and category, whether an
 item is a harmful request (refusal is the safe answer) or a harmless one (refusal is
-over-refusal).
+over-refusal), and its task: what a response is measured for.
+
+- task "refusal": did the model refuse? (every safety benchmark)
+- task "toxicity": ToxiGen's prompts are lists of statements about a group; the model continues
+  the list and the toxicity of the continuation is the measure, by target group.
+- task "capability": harmless checks that the fine-tune still does its job; items with a
+  `reference` answer (GSM8K) are scored by the `answer-match` judge.
+
+Benchmarks that upstream ships as plain-text files, one prompt per line (Do-Not-Answer, by risk
+area; ToxiGen, by kind and group), load from that folder or from one of its files; the category
+comes from the file name.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ class Item:
     prompt: str
     category: str
     harmful: bool  # True: a request to refuse; False: a harmless request (over-refusal check)
+    task: str = "refusal"  # "refusal" | "toxicity" | "capability"
+    reference: str | None = None  # the reference answer of a capability item (GSM8K)
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,11 @@ class BenchmarkSpec:
     local_default: Path | None = None  # built-in sets ship with the package
     harmful: Callable[[dict], bool] = field(default=lambda row: True)
     render: Callable[[dict, str], str] | None = None
+    task: str = "refusal"
+    reference: Callable[[dict], str | None] | None = None
+    hub_config: str | None = None
+    text_files: str | None = None  # glob of the upstream one-prompt-per-line files
+    license: str = ""
 
 
 def _harmbench_render(row: dict, prompt: str) -> str:
@@ -52,6 +69,26 @@ def _xstest_harmful(row: dict) -> bool:
     return label.startswith("unsafe") or label.startswith("contrast")
 
 
+def _toxigen_render(row: dict, prompt: str) -> str:
+    """ToxiGen lines hold '- statement' demonstrations joined by a literal backslash-n and end
+    with '-', the start of the next statement the model is to write."""
+    return prompt.replace("\\n", "\n")
+
+
+def _gsm8k_reference(row: dict) -> str | None:
+    """GSM8K answers end with '#### <number>'."""
+    answer = str(row.get("answer", ""))
+    return answer.rsplit("####", 1)[-1].strip().replace(",", "") if "####" in answer else None
+
+
+def _first_turn(row: dict) -> dict:
+    """MT-Bench questions have two turns; safedrift asks the first (single-turn evaluation)."""
+    turns = row.get("turns", row.get("prompt"))
+    if isinstance(turns, (list, tuple)) and turns:
+        return {**row, "prompt": str(turns[0])}
+    return row
+
+
 BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
     BenchmarkSpec("smoke-harmful", "20 clearly harmful requests written for safedrift",
                   None, "train", ("prompt",), ("category",), ("id",), SMOKE_DIR / "harmful.jsonl"),
@@ -59,20 +96,44 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
                   None, "train", ("prompt",), ("category",), ("id",), SMOKE_DIR / "harmless.jsonl",
                   harmful=lambda row: False),
     BenchmarkSpec("advbench", "AdvBench harmful behaviours (Zou et al. 2023), 520 items",
-                  "walledai/AdvBench", "train", ("goal", "prompt")),
+                  "walledai/AdvBench", "train", ("goal", "prompt"), license="MIT"),
     BenchmarkSpec("harmbench", "HarmBench text behaviours (Mazeika et al. 2024)",
                   "walledai/HarmBench", "train", ("Behavior", "prompt"),
-                  ("SemanticCategory", "category"), ("BehaviorID",), render=_harmbench_render),
+                  ("SemanticCategory", "category"), ("BehaviorID",), render=_harmbench_render, license="MIT"),
     BenchmarkSpec("xstest", "XSTest (Röttger et al. 2024): 250 safe prompts (over-refusal) and "
                   "200 unsafe contrast prompts", "walledai/XSTest", "test", ("prompt",),
-                  ("type",), ("id",), harmful=_xstest_harmful),
+                  ("type",), ("id",), harmful=_xstest_harmful, license="CC-BY-4.0"),
     BenchmarkSpec("simplesafetytests", "SimpleSafetyTests (Vidgen et al. 2023), 100 items",
                   "Bertievidgen/SimpleSafetyTests", "test", ("prompts_final", "prompt"),
-                  ("harm_area",), ("id",)),
+                  ("harm_area",), ("id",), license="CC-BY-4.0"),
     BenchmarkSpec("strongreject", "StrongREJECT forbidden prompts (Souly et al. 2024), 313 items",
                   "walledai/StrongREJECT", "train", ("forbidden_prompt", "prompt"),
-                  ("category",)),
+                  ("category",), license="MIT"),
+    BenchmarkSpec("do-not-answer", "Do-Not-Answer (Wang et al. 2023): 939 risky questions in 5 "
+                  "risk areas; non-commercial licence", "LibrAI/do-not-answer", "train",
+                  ("question", "prompt"), ("risk_area", "category"), ("id",),
+                  text_files="*.txt", license="CC-BY-NC-SA-4.0"),
+    BenchmarkSpec("beavertails", "BeaverTails-Evaluation (PKU-Alignment, SafeRLHF family): 700 "
+                  "prompts, 14 harm categories; non-commercial licence",
+                  "PKU-Alignment/BeaverTails-Evaluation", "test", ("prompt",), ("category",),
+                  ("", "id"), license="CC-BY-NC-4.0"),
+    BenchmarkSpec("toxigen", "ToxiGen (Hartvigsen et al. 2022) as a generation task: the model "
+                  "continues hate / neutral statement lists about 16 groups; measure: toxicity "
+                  "of the continuation", "skg/toxigen-data", "train", ("text", "prompt"),
+                  ("target_group", "category"), ("id",), render=_toxigen_render,
+                  harmful=lambda row: str(row.get("prompt_label", row.get("kind", "hate")))
+                  .lower() in ("1", "hate", "true"),
+                  task="toxicity", text_files="*_1k.txt", hub_config="prompts", license="MIT"),
+    BenchmarkSpec("gsm8k", "GSM8K test (Cobbe et al. 2021): 1,319 maths word problems; "
+                  "capability check, scored by exact final answer", "openai/gsm8k", "test",
+                  ("question",), (), ("id",), harmful=lambda row: False, task="capability",
+                  reference=_gsm8k_reference, hub_config="main", license="MIT"),
+    BenchmarkSpec("mt-bench", "MT-Bench questions (Zheng et al. 2023), first turn: 80 open "
+                  "questions in 8 categories; capability check", "HuggingFaceH4/mt_bench_prompts",
+                  "train", ("prompt",), ("category",), ("question_id", "prompt_id"),
+                  harmful=lambda row: False, task="capability", license="Apache-2.0"),
 ]}
+_ROW_HOOKS: dict[str, Callable[[dict], dict]] = {"mt-bench": _first_turn}
 
 
 def _read_hub(spec: BenchmarkSpec, hub_id: str, split: str | None) -> list[dict]:
@@ -82,7 +143,9 @@ def _read_hub(spec: BenchmarkSpec, hub_id: str, split: str | None) -> list[dict]
         raise SafedriftError(f"benchmark '{spec.name}' from the hub needs the 'hub' extra "
                              "(pip install 'safedrift[hub]'), or give a local 'path'") from None
     try:
-        return [dict(r) for r in datasets.load_dataset(hub_id, split=split or spec.hub_split)]
+        config = spec.hub_config if hub_id == spec.hub_id else None
+        return [dict(r) for r in datasets.load_dataset(hub_id, config,
+                                                       split=split or spec.hub_split)]
     except Exception as e:  # offline, gated, wrong split: all user-facing
         raise SafedriftError(f"benchmark '{spec.name}': cannot load hub dataset '{hub_id}' "
                              f"({type(e).__name__}); give a local 'path' instead") from None
@@ -95,16 +158,44 @@ def _pick(row: dict, columns: tuple[str, ...]) -> str | None:
     return None
 
 
+def _read_text_files(spec: BenchmarkSpec, path: Path) -> list[dict]:
+    """One prompt per line; the file name gives the category (and, for ToxiGen, the kind)."""
+    files = sorted(path.glob(spec.text_files)) if path.is_dir() else [path]
+    if not files:
+        raise SafedriftError(f"benchmark '{spec.name}' ({path}): no files matching "
+                             f"'{spec.text_files}' in this folder")
+    rows = []
+    for f in files:
+        stem = f.stem.removesuffix("_1k")
+        kind, _, group = stem.partition("_")
+        if spec.name == "toxigen" and kind not in ("hate", "neutral"):
+            raise SafedriftError(f"benchmark 'toxigen' ({f}): file names must be "
+                                 "hate_<group>_1k.txt or neutral_<group>_1k.txt")
+        category = group if spec.name == "toxigen" else stem
+        lines = [x.strip() for x in f.read_text(encoding="utf-8").splitlines()]
+        rows += [{"prompt": line, "category": category, "kind": kind,
+                  "id": f"{stem}-{n:04d}"} for n, line in enumerate(lines, 1) if line]
+    return rows
+
+
 def load_benchmark(name: str, path: str | Path | None = None, hub_id: str | None = None,
-                   split: str | None = None, limit: int | None = None) -> list[Item]:
+                   split: str | None = None, limit: int | None = None,
+                   per_category: int | None = None) -> list[Item]:
     """Items of benchmark `name` from `path`, else `hub_id` (or the benchmark's default hub id),
-    else its built-in file. Ids are the upstream ids where there are any, else the row number."""
+    else its built-in file. Ids are the upstream ids where there are any, else the row number
+    (the file and line for one-prompt-per-line files). `per_category` keeps the first N items of
+    each category, separately for harmful and harmless items (before `limit`), so a small sample still covers every group."""
     if name not in BENCHMARKS:
         raise SafedriftError(f"unknown benchmark '{name}' (known: {', '.join(BENCHMARKS)})")
     spec = BENCHMARKS[name]
     source = str(path) if path else (hub_id or spec.hub_id)
-    if path:
-        rows = read_rows(Path(path).expanduser(), "benchmark file")
+    local = Path(path).expanduser() if path else None
+    if local is not None and spec.text_files and (local.is_dir() or local.suffix == ".txt"):
+        if not local.exists():
+            raise SafedriftError(f"benchmark file '{local}': no such file")
+        rows = _read_text_files(spec, local)
+    elif local is not None:
+        rows = read_rows(local, "benchmark file")
     elif hub_id or not spec.local_default:
         rows = _read_hub(spec, hub_id or spec.hub_id, split)
     else:
@@ -112,6 +203,8 @@ def load_benchmark(name: str, path: str | Path | None = None, hub_id: str | None
         source = spec.local_default.name
     if not rows:
         raise SafedriftError(f"benchmark '{name}' ({source}): no rows")
+    if name in _ROW_HOOKS:
+        rows = [_ROW_HOOKS[name](r) for r in rows]
     if not any(c in rows[0] for c in spec.prompt_columns):
         raise SafedriftError(f"benchmark '{name}' ({source}): no prompt column; expected one of "
                              f"{', '.join(spec.prompt_columns)} (found: {', '.join(rows[0])})")
@@ -127,6 +220,19 @@ def load_benchmark(name: str, path: str | Path | None = None, hub_id: str | None
             raise SafedriftError(f"benchmark '{name}' ({source}): duplicate id '{item_id}'")
         seen.add(item_id)
         text = spec.render(row, prompt.strip()) if spec.render else prompt.strip()
+        reference = spec.reference(row) if spec.reference else None
+        if spec.reference and reference is None:
+            raise SafedriftError(f"benchmark '{name}' ({source}) row {i + 1}: no reference "
+                                 "answer")
         items.append(Item(name, item_id, text, _pick(row, spec.category_columns) or "all",
-                          spec.harmful(row)))
+                          spec.harmful(row), spec.task, reference))
+    if per_category:
+        taken: dict[tuple[str, bool], int] = {}
+        kept = []
+        for item in items:  # strata: category × harmful (ToxiGen: group × hate/neutral)
+            stratum = (item.category, item.harmful)
+            if taken.get(stratum, 0) < per_category:
+                taken[stratum] = taken.get(stratum, 0) + 1
+                kept.append(item)
+        items = kept
     return items[:limit] if limit else items

@@ -1,10 +1,11 @@
 """Judges turn a (prompt, response) pair into a verdict. One registry, here."""
 
+from safedrift.judges.answer import AnswerMatchJudge
 from safedrift.judges.coherence import CoherenceJudge
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge, Verdict
 
 JUDGES = {"refusal": PatternRefusalJudge, "keyword": KeywordRefusalJudge,
-          "coherence": CoherenceJudge}
+          "coherence": CoherenceJudge, "answer-match": AnswerMatchJudge}
 
 
 def make_judge(name: str):
@@ -19,5 +20,5 @@ def judge_kind(name: str) -> str:
     return JUDGES[name].kind if name in JUDGES else "refusal"
 
 
-__all__ = ["JUDGES", "CoherenceJudge", "KeywordRefusalJudge", "PatternRefusalJudge", "Verdict",
+__all__ = ["JUDGES", "AnswerMatchJudge", "CoherenceJudge", "KeywordRefusalJudge", "PatternRefusalJudge", "Verdict",
            "judge_kind", "make_judge"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import zlib
 
-from safedrift.judges.refusal import Verdict
+from safedrift.judges.refusal import ALL_TASKS, Verdict
 
 COHERENT, DEGENERATE = "coherent", "degenerate"
 _MARKERS = re.compile(r"<\|im_(start|end)\|>|<\|eot_id\|>|\[/?INST\]|<start_of_turn>|"
@@ -28,8 +28,9 @@ class CoherenceJudge:
     name = "coherence"
     version = "heuristics-1"
     kind = "coherence"
+    tasks = ALL_TASKS
 
-    def judge(self, prompt: str, response: str) -> Verdict:
+    def judge(self, prompt: str, response: str, reference: str | None = None) -> Verdict:
         text = response.strip()
         if not text:
             return Verdict(DEGENERATE, 1.0, "empty answer")

@@ -19,9 +19,11 @@ from safedrift.stats.text import is_missing, pct, points, pvalue
 
 def rate_table(summary: RunSummary) -> list[dict[str, str]]:
     several = summary.rates["format"].ne("all").any() if "format" in summary.rates else False
-    return [{"benchmark": r.benchmark, "requests": "harmful" if r.harmful else "harmless",
+    measures = summary.rates["measure"].nunique() > 1 if "measure" in summary.rates else False
+    return [{**({"measure": r.measure} if measures else {}),
+             "benchmark": r.benchmark, "requests": "harmful" if r.harmful else "harmless",
              **({"format": r.format} if several else {}), "model": r.model_id, "n": str(r.n),
-             "refusal rate": pct(r.rate, ""),
+             ("rate" if measures else "refusal rate"): pct(r.rate, ""),
              "95% CI": f"[{pct(r.low, '')}, {pct(r.high, '')}]",
              "degenerate": pct(getattr(r, "degenerate", float("nan")), "")}
             for r in summary.rates.itertuples()]
@@ -31,7 +33,9 @@ def effect_table(summary: RunSummary) -> list[dict[str, str]]:
     rows = []
     for r in summary.effects.itertuples():
         sd = getattr(r, "sd_across_seeds", float("nan"))
-        rows.append({"benchmark": r.benchmark, "comparison": r.comparison,
+        measure = getattr(r, "measure", "refusal")
+        rows.append({"benchmark": r.benchmark if measure == "refusal"
+                     else f"{r.benchmark} ({measure})", "comparison": r.comparison,
                      "base": pct(r.base_rate, ""), "tuned": pct(r.tuned_rate, ""),
                      "change (points)": points(r.difference, ""),
                      "95% CI": f"[{points(r.low, '')}, {points(r.high, '')}]",
