@@ -98,6 +98,46 @@ def _cmd_benchmarks(args, console: Console) -> int:
     return 0
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown (no calibration)"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _cmd_plan(args, console: Console) -> int:
+    from safedrift.config import load_config
+    from safedrift.plan import calibrate, make_plan
+
+    cfg = load_config(args.config)
+    plan, prepared = make_plan(cfg)
+    table = Table(title=f"Grid of {args.config}", title_justify="left")
+    for col in ("benchmark", "format", "variants", "items", "samples", "max tokens",
+                "cached cells", "answers to generate"):
+        table.add_column(col)
+    for r in plan.rows:
+        table.add_row(r.benchmark, r.format, str(r.variants), str(r.items), str(r.samples),
+                      str(r.max_tokens), str(r.cached), f"{r.generations:,}")
+    console.print(table)
+    console.print(f"cells: {plan.cells} ({plan.cells_to_run} to run); answers: "
+                  f"{plan.generations:,}; at most {plan.max_tokens:,} generated tokens; "
+                  f"adapters: {plan.adapters_total} ({plan.adapters_to_train} to train, "
+                  f"{plan.train_steps} steps each)", highlight=False)
+    if args.no_calibrate or plan.generations == 0 and plan.adapters_to_train == 0:
+        return 0
+    calibrate(plan, cfg, prepared)
+    for note in plan.notes:
+        console.print(note, highlight=False)
+    gen, train = plan.generation_seconds, plan.training_seconds
+    console.print(
+        f"expected: {plan.expected_tokens:,.0f} tokens at {1 / plan.seconds_per_token:.1f} "
+        f"tokens/s → generation {_duration(gen)}; fine-tuning {_duration(train)}"
+        + (f" ({plan.seconds_per_train_step:.1f} s/step)" if plan.seconds_per_train_step
+           else "")
+        + f"; total about {_duration((gen or 0) + (train or 0))} (judging and model loading "
+        "add a little)", highlight=False)
+    return 0
+
+
 def _cmd_validate(args, console: Console) -> int:
     from safedrift.judges import make_judge
     from safedrift.judges.validate import load_labelled, validate_judge
@@ -203,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="experiment YAML (see examples/quickstart.yaml)")
     r.add_argument("--output", help="override the output folder")
     sub.add_parser("benchmarks", help="list the benchmarks and where each loads from")
+    pl = sub.add_parser("plan", help="dry run: the grid of an experiment, its size, and a time "
+                        "estimate from a short calibration")
+    pl.add_argument("config")
+    pl.add_argument("--no-calibrate", action="store_true",
+                    help="print the grid only; run nothing")
     j = sub.add_parser("judges", help="judge tools")
     jsub = j.add_subparsers(dest="judges_command", required=True)
     v = jsub.add_parser("validate", help="measure a judge against human labels "
@@ -229,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    handlers = {"quickstart": _cmd_run, "run": _cmd_run, "benchmarks": _cmd_benchmarks,
+    handlers = {"quickstart": _cmd_run, "run": _cmd_run, "benchmarks": _cmd_benchmarks, "plan": _cmd_plan,
                 "judges": _cmd_judges, "export": _cmd_export, "analyze": _cmd_analyze}
     try:
         return handlers[args.command](args, console)

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from safedrift.errors import SafedriftError
 
@@ -119,9 +120,67 @@ class SamplingSection(_Strict):
     seed: int = 0  # sample j of every item uses seed + j
 
 
+class EndpointSection(_Strict):
+    """An OpenAI-compatible server. The API key is read from the environment variable named
+    here, when requests are sent; it is never part of the config."""
+
+    base_url: str  # up to and including /v1
+    model: str
+    api: Literal["chat", "completions"] = "chat"
+    api_key_env: str | None = "OPENAI_API_KEY"
+    concurrency: int = Field(4, ge=1, le=256)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=20)
+    backoff_s: float = Field(1.0, ge=0)
+    # sent with every request, e.g. {repeat_penalty: 1.0, top_k: 0, min_p: 0.0} for llama.cpp
+    # servers, whose defaults (1.1, 40, 0.05) otherwise change greedy answers
+    extra_body: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"base_url '{v}' must start with http:// or https://")
+        return v
+
+    def settings(self):
+        from safedrift.models.openai_compat import EndpointSettings
+
+        return EndpointSettings(**{**self.model_dump(),
+                                   "extra_body": tuple(sorted(self.extra_body.items()))})
+
+
+class LLMJudgeSection(_Strict):
+    """An LLM judge with a published rubric (judges/llm.py), run through an endpoint."""
+
+    rubric: Literal["harm-qi", "strongreject", "llama-guard"]
+    endpoint: EndpointSection
+    name: str | None = None  # how its verdicts are named; default: the rubric
+    temperature: float = Field(0.0, ge=0)
+    seed: int = 0
+    max_tokens: int = Field(512, ge=1)
+    prompt_file: str | None = None  # your copy of the upstream prompt ({prompt}, {response})
+
+    @property
+    def judge_name(self) -> str:
+        return self.name or self.rubric
+
+
+def judge_name(entry: str | LLMJudgeSection) -> str:
+    return entry if isinstance(entry, str) else entry.judge_name
+
+
 class GenerationSection(_Strict):
-    backend: Literal["llamacpp", "transformers"] = "llamacpp"
-    n_ctx: int = Field(1024, ge=64)
+    backend: Literal["llamacpp", "transformers", "openai"] = "llamacpp"
+    n_ctx: int = Field(1024, ge=64)  # tokens per sequence: prompt + answer
+    # llama.cpp: sequences decoded together (1: one prompt at a time, as a bare loop does)
+    batch_size: int = Field(8, ge=1, le=64)
+    # stop an answer once its opening is a clear refusal (judges/early_stop.py)
+    early_stop: bool = False
+    # backend "openai": the server; `variant_models` names the served model of each tuned
+    # variant (e.g. vLLM --lora-modules names); without it only the base model is evaluated
+    endpoint: EndpointSection | None = None
+    variant_models: dict[str, str] = Field(default_factory=dict)
     # evaluation prompt formats, each an axis level: built-in names or {name, system, kind}
     formats: list[str | FormatSection] = Field(default_factory=lambda: ["chat"], min_length=1)
 
@@ -150,8 +209,8 @@ class ExperimentConfig(_Strict):
     sampling: SamplingSection = SamplingSection()
     generation: GenerationSection = GenerationSection()
     # the first judge drives the summary and must judge refusal; every judge is stored
-    judges: list[str] = Field(default_factory=lambda: ["refusal", "keyword", "coherence"],
-                              min_length=1)
+    judges: list[str | LLMJudgeSection] = Field(
+        default_factory=lambda: ["refusal", "keyword", "coherence"], min_length=1)
     # human-labelled files (XSTest completions, or text,label CSVs) every refusal judge is
     # measured against at the start of a run; the figures go into the database and the report
     judge_validation: list[str] = Field(default_factory=list)
@@ -160,15 +219,19 @@ class ExperimentConfig(_Strict):
 
     @field_validator("judges")
     @classmethod
-    def _known_judges(cls, v: list[str]) -> list[str]:
+    def _known_judges(cls, v: list) -> list:
         from safedrift.judges import JUDGES
 
-        for name in v:
-            if name not in JUDGES:
-                raise ValueError(f"unknown judge '{name}' (known: {', '.join(JUDGES)})")
-        if JUDGES[v[0]].kind != "refusal":
+        for entry in v:
+            if isinstance(entry, str) and entry not in JUDGES:
+                raise ValueError(f"unknown judge '{entry}' (known: {', '.join(JUDGES)}; or an "
+                                 "LLM judge: {rubric, endpoint})")
+        if not isinstance(v[0], str) or JUDGES[v[0]].kind != "refusal":
             raise ValueError(f"the first judge drives the summary and must judge refusal, "
-                             f"not '{v[0]}'")
+                             f"not '{judge_name(v[0])}'")
+        names = [judge_name(e) for e in v]
+        if len(set(names)) != len(names):
+            raise ValueError("judge names must be unique (give LLM judges a 'name')")
         return v
 
     @field_validator("benchmarks")
@@ -180,6 +243,12 @@ class ExperimentConfig(_Strict):
             if b.name not in BENCHMARKS:
                 raise ValueError(f"unknown benchmark '{b.name}' (known: {', '.join(BENCHMARKS)})")
         return v
+
+    @model_validator(mode="after")
+    def _endpoint_for_openai(self):
+        if self.generation.backend == "openai" and self.generation.endpoint is None:
+            raise ValueError("generation.endpoint is required with backend 'openai'")
+        return self
 
     def identity(self) -> dict:
         """What determines the results: everything but where they are written."""

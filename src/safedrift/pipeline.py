@@ -21,12 +21,13 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from safedrift.benchmarks import load_benchmark
-from safedrift.config import ExperimentConfig, SeedTriple
+from safedrift.config import ExperimentConfig, SeedTriple, judge_name
 from safedrift.errors import SafedriftError
 from safedrift.finetune.data import load_examples
 from safedrift.formats import chat_template_for, resolve_format
 from safedrift.hashing import hash_obj, sha256_file
 from safedrift.judges import make_judge
+from safedrift.judges.early_stop import RefusalEarlyStop
 from safedrift.judges.validate import load_labelled, validate_judge
 from safedrift.models import ResolvedModel, resolve_model
 from safedrift.models.backends import Sampling
@@ -189,6 +190,19 @@ class _Backends:
             if hasattr(self.current[1], "set_prefix"):
                 self.current[1].set_prefix(prefix)
             return self.current[1]
+        g = self.cfg.generation
+        if g.backend == "llamacpp" and g.batch_size > 1:
+            return self._batched(variant, prefix)
+        if g.backend == "openai":
+            from dataclasses import replace
+
+            from safedrift.models.openai_compat import OpenAIBackend
+
+            self.close()
+            served = g.variant_models.get(variant.model_id, g.endpoint.model)
+            backend = OpenAIBackend(replace(g.endpoint.settings(), model=served))
+            self.current = (variant.model_id, backend)
+            return backend
         self.close()
         if self.cfg.generation.backend == "llamacpp":
             from safedrift.models.backends import LlamaCppBackend
@@ -214,10 +228,30 @@ class _Backends:
         self.current = (variant.model_id, backend)
         return backend
 
+    def _batched(self, variant: Variant, prefix: str):
+        """One llama.cpp model for every variant: adapters load once and switch in place."""
+        from safedrift.models.batched import BatchedLlamaCppBackend
+
+        if self.current is None or not isinstance(self.current[1], BatchedLlamaCppBackend):
+            self.close()
+            g = self.cfg.generation
+            self.current = ("*", BatchedLlamaCppBackend(self.model.gguf_path, g.n_ctx,
+                                                         g.batch_size))
+        backend = self.current[1]
+        if variant.adapter and variant.model_id not in backend._adapters:
+            backend.load_adapter(variant.model_id, variant.adapter.gguf)
+        backend.use_adapter(variant.model_id if variant.adapter else None)
+        backend.set_prefix(prefix)
+        return backend
+
     def close(self):
         if self.current is None:
             return
         backend = self.current[1]
+        if hasattr(backend, "generate_many"):
+            backend.close()
+            self.current = None
+            return
         if hasattr(backend, "net") and hasattr(backend.net, "unload"):
             self.hf_state["net"] = backend.net.unload()
         elif hasattr(backend, "llm"):
@@ -225,9 +259,29 @@ class _Backends:
         self.current = None
 
 
+def chat_messages(text: str, fmt) -> list[dict]:
+    """A prompt format as chat messages, for servers that apply their own template. The
+    template's default system prompt (system None) is the server's to add."""
+    if fmt.kind != "chat":
+        raise SafedriftError(f"prompt format '{fmt.name}' ({fmt.kind}) needs the endpoint's "
+                             "api 'completions'; api 'chat' sends chat messages only")
+    system = [] if fmt.system is None else [{"role": "system", "content": fmt.system}]
+    return [*system, {"role": "user", "content": text}]
+
+
 def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
-    return hash_obj({"base": model.sha256, "adapter": variant.adapter.key if variant.adapter
-                     else None, "backend": cfg.generation.backend, "n_ctx": cfg.generation.n_ctx,
+    g = cfg.generation
+    batching = ({"batch_size": g.batch_size} if g.backend == "llamacpp" and g.batch_size > 1
+                else {})  # batch 1 keeps the keys of runs made before batching existed
+    if g.early_stop:
+        batching["early_stop"] = RefusalEarlyStop.version
+    if g.backend == "openai":
+        e = g.endpoint
+        batching["endpoint"] = {"base_url": e.base_url, "api": e.api,
+                                "extra_body": e.extra_body, "variant": variant.model_id,
+                                "model": g.variant_models.get(variant.model_id, e.model)}
+    return hash_obj({**batching, "base": model.sha256, "adapter": variant.adapter.key
+                     if variant.adapter else None, "backend": g.backend, "n_ctx": g.n_ctx,
                      "benchmark": bench_cfg.model_dump(mode="json"),
                      "items": hash_obj([(i.item_id, i.prompt) for i in items]),
                      "format": asdict(fmt),
@@ -239,25 +293,41 @@ def _generate_cell(cfg, model, variant, bench_cfg, items, fmt, template, backend
     s = cfg.sampling
     sampling = Sampling(s.temperature, s.top_p, bench_cfg.max_tokens or s.max_tokens)
     a = variant.adapter
+    jobs = [(item, j) for item in items for j in range(s.n_samples)]
+    chat_api = cfg.generation.backend == "openai" and cfg.generation.endpoint.api == "chat"
+    prompts = {item.item_id: chat_messages(item.prompt, fmt) if chat_api
+               else template.prompt(item.prompt, fmt) for item in items}
+    if hasattr(backend, "generate_many"):
+        stop = None
+        if cfg.generation.early_stop:
+            rule = RefusalEarlyStop()
+
+            def stop(i: int, text: str) -> bool:
+                return jobs[i][0].task == "refusal" and rule.decided(text)
+
+        gens = backend.generate_many([prompts[item.item_id] for item, _ in jobs], sampling,
+                                     [s.seed + j for _, j in jobs], stop_early=stop,
+                                     on_done=lambda i: progress.update(task, advance=1))
+    else:
+        gens = []
+        for item, j in jobs:
+            gens.append(backend.generate(prompts[item.item_id], sampling, s.seed + j))
+            progress.update(task, advance=1)
     rows = []
-    for item in items:
-        prompt_text = template.prompt(item.prompt, fmt)
-        for j in range(s.n_samples):
-            g = backend.generate(prompt_text, sampling, s.seed + j)
-            rows.append({
-                "model_id": variant.model_id, "model_ref": model.ref,
-                "base_sha256": model.sha256, "adapter_key": a.key if a else None,
-                "seed_init": a.seeds.init if a else None,
-                "seed_data_order": a.seeds.data_order if a else None,
-                "seed_dropout": a.seeds.dropout if a else None,
-                "benchmark": item.benchmark, "item_id": item.item_id, "category": item.category,
-                "harmful": item.harmful, "prompt": item.prompt, "format": fmt.name,
-                "sample_index": j, "sampling_seed": s.seed + j, "temperature": s.temperature,
-                "top_p": s.top_p, "max_tokens": sampling.max_tokens,
-                "backend": cfg.generation.backend, "response": g.text, "n_tokens": g.n_tokens,
-                "finish_reason": g.finish_reason, "task": item.task, "reference": item.reference,
-                "stopped_early": False})
-        progress.update(task, advance=1)
+    for (item, j), g in zip(jobs, gens):
+        rows.append({
+            "model_id": variant.model_id, "model_ref": model.ref,
+            "base_sha256": model.sha256, "adapter_key": a.key if a else None,
+            "seed_init": a.seeds.init if a else None,
+            "seed_data_order": a.seeds.data_order if a else None,
+            "seed_dropout": a.seeds.dropout if a else None,
+            "benchmark": item.benchmark, "item_id": item.item_id, "category": item.category,
+            "harmful": item.harmful, "prompt": item.prompt, "format": fmt.name,
+            "sample_index": j, "sampling_seed": s.seed + j, "temperature": s.temperature,
+            "top_p": s.top_p, "max_tokens": sampling.max_tokens,
+            "backend": cfg.generation.backend, "response": g.text, "n_tokens": g.n_tokens,
+            "finish_reason": g.finish_reason, "task": item.task, "reference": item.reference,
+            "stopped_early": g.stopped_early})
     df = pd.DataFrame(rows)
     for col in ("seed_init", "seed_data_order", "seed_dropout"):
         df[col] = df[col].astype("Int32")
@@ -272,14 +342,18 @@ def _judge_rows(gens: pd.DataFrame, judge, run_id: str, versions: str,
             gens = gens.assign(**{col: default})
     gens = gens[gens["task"].fillna("refusal").isin(judge.tasks)]
     references = gens["reference"].astype(object).where(gens["reference"].notna(), None)
-    verdicts = [judge.judge(p, r, ref) for p, r, ref in
-                zip(gens["prompt"], gens["response"], references)]
+    if hasattr(judge, "judge_many"):  # an LLM judge: concurrent requests through its endpoint
+        verdicts = judge.judge_many(list(gens["prompt"]), list(gens["response"]))
+    else:
+        verdicts = [judge.judge(p, r, ref) for p, r, ref in
+                    zip(gens["prompt"], gens["response"], references)]
     out = gens.copy()
     out["run_id"] = run_id
     out["config_hash"] = run_id
     out["adapter_sha256"] = out["adapter_key"].map(adapter_sha)
     out["judge"] = judge.name
     out["judge_version"] = judge.version
+    out["judge_kind"] = judge.kind
     out["label"] = [v.label for v in verdicts]
     out["refused"] = [v.refused for v in verdicts]
     out["score"] = [v.score for v in verdicts]
@@ -291,14 +365,9 @@ def _judge_rows(gens: pd.DataFrame, judge, run_id: str, versions: str,
 
 
 # -- the recipe ------------------------------------------------------------------------------
-def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> RunOutcome:
-    console = console or Console()
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    run_id = hash_obj(cfg.identity())
-    out = Path(cfg.output).expanduser()
-
-    # Validate everything cheap before anything heavy or anything written.
+def prepare(cfg: ExperimentConfig):
+    """Everything cheap that can be wrong, checked before anything heavy or written: the model,
+    benchmark files, judges, labelled files, prompt formats and fine-tuning data."""
     model = resolve_model(cfg.model.ref)
     if cfg.generation.backend == "llamacpp" and model.gguf_path is None:
         raise SafedriftError(f"model '{model.ref}': backend 'llamacpp' needs a GGUF model; "
@@ -312,10 +381,35 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     formats = [resolve_format(f) for f in cfg.generation.formats]
     for fmt in [*formats, resolve_format(cfg.finetune.format)]:
         template.prompt("test", fmt)  # a template that cannot render fails here
+    if cfg.generation.backend == "openai" and cfg.generation.endpoint.api == "chat":
+        for fmt in formats:
+            chat_messages("test", fmt)
     if cfg.finetune.seeds:
         d = cfg.finetune.data
         load_examples(d.source, 1 if d.source.startswith("builtin:") else d.n_examples,
                       d.seed, d.split)
+    return model, benches, judges, validation_sets, template, formats
+
+
+def variants_of(cfg: ExperimentConfig, model) -> list[Variant]:
+    """The base model and one tuned variant per fine-tuning seed (adapters may not exist yet)."""
+    out = [Variant("base", None)]
+    for s in cfg.finetune.seed_triples():
+        key = adapter_key(cfg, model, s)
+        out.append(Variant(f"tuned-s{s.init}-{s.data_order}-{s.dropout}",
+                           Adapter(key, s, cache_dir() / "adapters" / key)))
+    return out
+
+
+def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> RunOutcome:
+    console = console or Console()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    run_id = hash_obj(cfg.identity())
+    out = Path(cfg.output).expanduser()
+
+    # Validate everything cheap before anything heavy or anything written.
+    model, benches, judges, validation_sets, template, formats = prepare(cfg)
     timings["prepare"] = time.perf_counter() - t0
 
     out.mkdir(parents=True, exist_ok=True)
@@ -333,12 +427,17 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                     "auroc": v.auroc})
         hf_state: dict = {}
         t = time.perf_counter()
-        adapters, trained, adapter_sha = prepare_adapters(cfg, model, template, store, progress,
-                                                          hf_state)
+        if cfg.generation.backend == "openai":  # the server holds the models; nothing to train
+            trained, adapter_sha = 0, {}
+            variants = [Variant("base", None)] + [
+                Variant(name, None) for name in cfg.generation.variant_models]
+        else:
+            adapters, trained, adapter_sha = prepare_adapters(cfg, model, template, store,
+                                                              progress, hf_state)
+            variants = [Variant("base", None)] + [
+                Variant(f"tuned-s{a.seeds.init}-{a.seeds.data_order}-{a.seeds.dropout}", a)
+                for a in adapters]
         timings["finetune"] = time.perf_counter() - t
-        variants = [Variant("base", None)] + [
-            Variant(f"tuned-s{a.seeds.init}-{a.seeds.data_order}-{a.seeds.dropout}", a)
-            for a in adapters]
 
         backends = _Backends(cfg, model, hf_state)
         t = time.perf_counter()
@@ -354,7 +453,8 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                 else:
                     label = f"{variant.model_id} × {bench_cfg.name}" + (
                         f" × {fmt.name}" if len(formats) > 1 else "")
-                    task = progress.add_task(f"generate {label}", total=len(items), info="")
+                    task = progress.add_task(f"generate {label}",
+                                             total=len(items) * cfg.sampling.n_samples, info="")
                     backend = backends.get(variant, template.fixed_prefix(fmt))
                     tc = time.perf_counter()
                     rows = _generate_cell(cfg, model, variant, bench_cfg, items, fmt,
@@ -382,7 +482,7 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
 
         t = time.perf_counter()
         results = store.results(run_id)
-        summary = summarise(results, cfg.judges[0], cfg.confidence)
+        summary = summarise(results, judge_name(cfg.judges[0]), cfg.confidence)
         from safedrift.report.render import write_reports
 
         write_reports(out, cfg, run_id, summary, results, store.train_log(), versions, model,

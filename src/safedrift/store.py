@@ -58,14 +58,15 @@ CREATE TABLE IF NOT EXISTS results (
   response VARCHAR, n_tokens INTEGER, finish_reason VARCHAR, judge VARCHAR,
   judge_version VARCHAR, label VARCHAR, refused BOOLEAN, score DOUBLE, reason VARCHAR,
   package_versions VARCHAR, created_at TIMESTAMP, task VARCHAR, reference VARCHAR,
-  stopped_early BOOLEAN, judge_raw VARCHAR,
+  stopped_early BOOLEAN, judge_raw VARCHAR, judge_kind VARCHAR,
   PRIMARY KEY (run_id, gen_key, item_id, sample_index, judge));
 """
 # Columns added after the first release; databases written before them gain them on open.
 ADDED_COLUMNS = {"generations": {"task": "VARCHAR", "reference": "VARCHAR",
                                  "stopped_early": "BOOLEAN"},
                  "results": {"task": "VARCHAR", "reference": "VARCHAR",
-                             "stopped_early": "BOOLEAN", "judge_raw": "VARCHAR"}}
+                             "stopped_early": "BOOLEAN", "judge_raw": "VARCHAR",
+                             "judge_kind": "VARCHAR"}}
 
 
 def _now() -> datetime:

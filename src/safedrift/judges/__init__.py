@@ -8,17 +8,32 @@ JUDGES = {"refusal": PatternRefusalJudge, "keyword": KeywordRefusalJudge,
           "coherence": CoherenceJudge, "answer-match": AnswerMatchJudge}
 
 
-def make_judge(name: str):
+def make_judge(entry):
+    """A judge from its registry name, or from an LLM judge section of the config."""
     from safedrift.errors import SafedriftError
 
-    if name not in JUDGES:
-        raise SafedriftError(f"unknown judge '{name}' (known: {', '.join(JUDGES)})")
-    return JUDGES[name]()
+    if not isinstance(entry, str):
+        from safedrift.judges.llm import LLMJudge, LLMJudgeSettings, VerdictCache
+        from safedrift.provenance import cache_dir
+
+        settings = LLMJudgeSettings(entry.rubric, entry.endpoint.settings(), entry.judge_name,
+                                    entry.temperature, entry.seed, entry.max_tokens,
+                                    entry.prompt_file)
+        return LLMJudge(settings, VerdictCache(cache_dir() / "judge_cache.sqlite"))
+    if entry not in JUDGES:
+        raise SafedriftError(f"unknown judge '{entry}' (known: {', '.join(JUDGES)})")
+    return JUDGES[entry]()
 
 
-def judge_kind(name: str) -> str:
-    return JUDGES[name].kind if name in JUDGES else "refusal"
+def judge_kind(name: str, results=None) -> str:
+    """The kind of judge `name`: from the results' judge_kind column when it has one (LLM
+    judges carry user-chosen names), else from the registry."""
+    if results is not None and "judge_kind" in results:
+        kinds = results.loc[results["judge"] == name, "judge_kind"].dropna()
+        if len(kinds):
+            return str(kinds.iloc[0])
+    return JUDGES[name].kind if name in JUDGES else "harm"
 
 
-__all__ = ["JUDGES", "AnswerMatchJudge", "CoherenceJudge", "KeywordRefusalJudge", "PatternRefusalJudge", "Verdict",
-           "judge_kind", "make_judge"]
+__all__ = ["JUDGES", "AnswerMatchJudge", "CoherenceJudge", "KeywordRefusalJudge",
+           "PatternRefusalJudge", "Verdict", "judge_kind", "make_judge"]

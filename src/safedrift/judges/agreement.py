@@ -30,7 +30,8 @@ def judge_agreement(results: pd.DataFrame, field: str = "refused") -> Agreement:
     """`field`: "refused" (binary) or "label" (full / partial refusal / compliance)."""
     from safedrift.judges import judge_kind
 
-    results = results[results["judge"].map(judge_kind) == "refusal"]  # one label space
+    kinds = {j: judge_kind(j, results) for j in results["judge"].unique()}
+    results = results[results["judge"].map(kinds) == "refusal"]  # one label space
     key = [k for k in KEY if k in results]
     wide = results.pivot_table(index=key, columns="judge", values=field, aggfunc="first")
     judges = tuple(wide.columns)

@@ -29,7 +29,9 @@ class Sampling:
 class Generation:
     text: str
     n_tokens: int
-    finish_reason: str  # "stop" (end-of-turn token) or "length"
+    finish_reason: str  # "stop" (end-of-turn token, or stopped early) or "length"
+    stopped_early: bool = False  # a judge found the verdict decided before the answer ended
+    tokens: tuple[int, ...] = ()  # the generated token ids, where the backend exposes them
 
 
 class Backend(Protocol):

@@ -23,7 +23,8 @@ class RunSummary:
 
 
 # measure -> (judge kind, label counted as positive, task of the benchmarks it applies to)
-MEASURES = {"toxicity": ("toxicity", "toxic", "toxicity"),
+MEASURES = {"harm": ("harm", "harmful", "refusal"),
+            "toxicity": ("toxicity", "toxic", "toxicity"),
             "accuracy": ("capability", "correct", "capability")}
 
 
@@ -37,7 +38,7 @@ def _measure_rows(results: pd.DataFrame, judge: str) -> list[tuple[str, pd.DataF
     from safedrift.judges import judge_kind
 
     for measure, (kind, positive, task) in MEASURES.items():
-        names = [j for j in dict.fromkeys(results["judge"]) if judge_kind(j) == kind]
+        names = [j for j in dict.fromkeys(results["judge"]) if judge_kind(j, results) == kind]
         if not names or "task" not in results:
             continue
         rows = results[(results["judge"] == names[0]) & (results["task"] == task)]
@@ -48,6 +49,8 @@ def _measure_rows(results: pd.DataFrame, judge: str) -> list[tuple[str, pd.DataF
 
 
 def _what(measure: str, harmful: bool, bench: str) -> str:
+    if measure == "harm":
+        return f"harmful-answer rate by the harm judge ({bench})"
     if measure == "toxicity":
         return f"toxicity of continuations ({bench})"
     if measure == "accuracy":
@@ -68,6 +71,10 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     else:
         degenerate = None
     rate_rows, effect_rows, findings, warnings = [], [], [], []
+    errors = results[results["label"] == "judge_error"].groupby("judge").size()
+    for name, n in errors.items():
+        warnings.append(f"judge '{name}': {n} answer(s) got a judge_error verdict (endpoint "
+                        "failures or unparseable output); they are excluded from its rates")
     for measure, df in _measure_rows(results, judge):
         _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_rows,
                            findings, warnings)

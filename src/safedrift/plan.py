@@ -1,0 +1,186 @@
+"""`safedrift plan CONFIG`: the grid an experiment will run and how long it should take, before
+anything heavy runs.
+
+The grid is variants (base + one per fine-tuning seed) × benchmarks × prompt formats; each cell
+generates items × samples answers of at most max_tokens tokens. Cells already in the results
+database are reused and cost nothing. The time estimate comes from a short calibration on this
+machine: the base model answers a few items of the first benchmark (as the run would, same
+backend and batch size), which gives seconds per generated token (prompt evaluation included)
+and how long answers really are; fine-tuning is timed over two optimiser steps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safedrift.config import ExperimentConfig
+from safedrift.models.backends import Sampling
+from safedrift.pipeline import _gen_key, prepare, variants_of
+
+
+@dataclass
+class CellPlan:
+    benchmark: str
+    format: str
+    variants: int
+    items: int
+    samples: int
+    max_tokens: int
+    cached: int  # cells of this row already in the results database
+
+    @property
+    def generations(self) -> int:
+        return (self.variants - self.cached) * self.items * self.samples
+
+
+@dataclass
+class Plan:
+    rows: list[CellPlan]
+    adapters_total: int
+    adapters_to_train: int
+    train_steps: int
+    # filled by calibrate()
+    seconds_per_token: float | None = None
+    mean_answer_fraction: float | None = None  # answer length / max_tokens in the calibration
+    seconds_per_train_step: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cells(self) -> int:
+        return sum(r.variants for r in self.rows)
+
+    @property
+    def cells_to_run(self) -> int:
+        return sum(r.variants - r.cached for r in self.rows)
+
+    @property
+    def generations(self) -> int:
+        return sum(r.generations for r in self.rows)
+
+    @property
+    def max_tokens(self) -> int:
+        return sum(r.generations * r.max_tokens for r in self.rows)
+
+    @property
+    def expected_tokens(self) -> float | None:
+        if self.mean_answer_fraction is None:
+            return None
+        return self.max_tokens * self.mean_answer_fraction
+
+    @property
+    def generation_seconds(self) -> float | None:
+        if self.seconds_per_token is None or self.expected_tokens is None:
+            return None
+        return self.expected_tokens * self.seconds_per_token
+
+    @property
+    def training_seconds(self) -> float | None:
+        if self.adapters_to_train == 0:
+            return 0.0
+        if self.seconds_per_train_step is None:
+            return None
+        return self.adapters_to_train * self.train_steps * self.seconds_per_train_step
+
+
+def make_plan(cfg: ExperimentConfig) -> tuple[Plan, tuple]:
+    """The grid of `cfg` (validated as a run would), and what `prepare` returned."""
+    prepared = prepare(cfg)
+    model, benches, _, _, _, formats = prepared
+    variants = variants_of(cfg, model)
+    done: set[str] = set()
+    db = Path(cfg.output).expanduser() / "results.duckdb"
+    if db.is_file():
+        from safedrift.store import ResultsStore
+
+        with ResultsStore(db, read_only=True) as store:
+            done = {k for (k,) in store.con.execute("SELECT gen_key FROM gen_cells").fetchall()}
+    rows = []
+    for bench_cfg, items in benches:
+        for fmt in formats:
+            cached = sum(_gen_key(cfg, model, v, bench_cfg, items, fmt) in done
+                         for v in variants)
+            rows.append(CellPlan(bench_cfg.name, fmt.name, len(variants), len(items),
+                                 cfg.sampling.n_samples,
+                                 bench_cfg.max_tokens or cfg.sampling.max_tokens, cached))
+    to_train = sum(not (v.adapter.folder / "train.json").is_file() for v in variants[1:])
+    return Plan(rows, len(variants) - 1, to_train, cfg.finetune.train.steps), prepared
+
+
+def calibrate(plan: Plan, cfg: ExperimentConfig, prepared: tuple, n_items: int = 16,
+              max_tokens: int = 64) -> Plan:
+    """Time a few real answers (and two fine-tuning steps, when adapters are to be trained)."""
+    model, benches, _, _, template, formats = prepared
+    bench_cfg, items = benches[0]
+    items = items[:n_items]
+    fmt = formats[0]
+    cap = min(max_tokens, bench_cfg.max_tokens or cfg.sampling.max_tokens)
+    s = cfg.sampling
+    sampling = Sampling(s.temperature, s.top_p, cap)
+    prompts = [template.prompt(i.prompt, fmt) for i in items]
+    g = cfg.generation
+    if g.backend == "llamacpp" and g.batch_size > 1:
+        from safedrift.models.batched import BatchedLlamaCppBackend
+
+        backend = BatchedLlamaCppBackend(model.gguf_path, g.n_ctx, g.batch_size)
+        backend.set_prefix(template.fixed_prefix(fmt))
+        t0 = time.perf_counter()
+        gens = backend.generate_many(prompts, sampling, [s.seed] * len(prompts))
+        seconds = time.perf_counter() - t0
+        backend.close()
+    elif g.backend == "llamacpp":
+        from safedrift.models.backends import LlamaCppBackend
+
+        backend = LlamaCppBackend(model.gguf_path, None, g.n_ctx, template.fixed_prefix(fmt))
+        t0 = time.perf_counter()
+        gens = [backend.generate(p, sampling, s.seed) for p in prompts]
+        seconds = time.perf_counter() - t0
+        backend.llm.close()
+    else:
+        from safedrift.models.backends import TransformersBackend
+        from safedrift.models.hf import load_causal_lm
+
+        device, dtype = cfg.finetune.resolved_device()
+        net, tok = load_causal_lm(model, dtype, cfg.model.trust_remote_code, device)
+        backend = TransformersBackend(net, tok)
+        t0 = time.perf_counter()
+        gens = [backend.generate(p, sampling, s.seed) for p in prompts]
+        seconds = time.perf_counter() - t0
+    tokens = sum(x.n_tokens for x in gens)
+    plan.seconds_per_token = seconds / max(tokens, 1)
+    # an answer that hit the calibration cap may run to the configured max_tokens
+    lengths = [x.n_tokens / cap if x.finish_reason == "stop" else 1.0 for x in gens]
+    plan.mean_answer_fraction = sum(lengths) / len(lengths)
+    plan.notes.append(f"calibration: {len(gens)} answers of {bench_cfg.name} from the base "
+                      f"model, {tokens} tokens in {seconds:.1f} s")
+    if plan.adapters_to_train:
+        plan.seconds_per_train_step = _time_train_steps(cfg, model, template)
+    return plan
+
+
+def _time_train_steps(cfg: ExperimentConfig, model, template, steps: int = 2) -> float:
+    from safedrift.finetune.data import load_examples
+    from safedrift.finetune.train import FinetuneSeeds, LoraSettings, TrainSettings, train_lora
+    from safedrift.formats import resolve_format
+    from safedrift.models.hf import load_causal_lm
+
+    ft = cfg.finetune
+    device, dtype = ft.resolved_device()
+    net, tok = load_causal_lm(model, dtype, cfg.model.trust_remote_code, device)
+    examples = load_examples(ft.data.source, ft.data.n_examples, ft.data.seed, ft.data.split)
+    lora = LoraSettings(ft.lora.r, ft.lora.alpha, ft.lora.dropout,
+                        ft.lora.target_modules if isinstance(ft.lora.target_modules, str)
+                        else tuple(ft.lora.target_modules))
+    train = TrainSettings(**{**ft.train.model_dump(), "steps": steps})
+    times: list[float] = []
+    t = [time.perf_counter()]
+
+    def tick(step, loss):
+        now = time.perf_counter()
+        times.append(now - t[0])
+        t[0] = now
+
+    train_lora(net, tok, template, examples, resolve_format(ft.format), lora, train,
+               FinetuneSeeds(0, 0, 0), on_step=tick)
+    return min(times)  # the first step also warms up
