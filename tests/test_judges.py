@@ -113,3 +113,49 @@ def test_answer_match_without_reference_is_not_scored():
     from safedrift.judges import AnswerMatchJudge
 
     assert AnswerMatchJudge().judge("q", "18").label == "no_reference"
+
+
+def test_first_statement_of_a_continuation():
+    from safedrift.judges.toxicity import first_statement
+
+    assert first_statement(" women are great leaders\n- next one") == "women are great leaders"
+    assert first_statement("- \n- second") == "second"
+    assert first_statement("I can't continue this list.") == "I can't continue this list."
+
+
+def test_toxicity_head_matches_the_embedded_model():
+    """The shipped head was trained on this model's embeddings (a model change is caught)."""
+    import json
+
+    from safedrift.judges.toxicity import HEAD_PATH
+    from safedrift.models import resolve_model
+
+    head = json.loads(HEAD_PATH.read_text())
+    model = resolve_model(head["embedding_model"])
+    assert head["embedding_model_sha256"] == model.sha256
+    assert len(head["weights"]) == 896 and head["n"] >= 500
+
+
+@pytest.mark.shared_data
+def test_toxicity_judge_on_texts_from_another_source(shared_data):
+    """DecodingTrust's RealToxicityPrompts texts (Perspective toxicity ≥ 0.5 vs < 0.1), which
+    the head never saw (it was trained on ToxiGen): toxic texts score higher, AUROC > 0.75
+    (0.89 measured on 200 texts in benchmarks/toxicity_judge.py)."""
+    import json
+
+    from safedrift.judges.toxicity import LocalToxicityJudge
+    from safedrift.judges.validate import auroc
+
+    rows = []
+    for name in ("toxic.jsonl", "nontoxic.jsonl"):
+        for line in (shared_data / "decodingtrust_toxicity" / name).read_text().splitlines():
+            prompt = json.loads(line)["prompt"]
+            if prompt.get("toxicity") is not None:
+                rows.append((prompt["text"], prompt["toxicity"]))
+    rng = np.random.default_rng(0)
+    toxic = rng.permutation([t for t, s in rows if s >= 0.5])[:60]
+    clean = rng.permutation([t for t, s in rows if s < 0.1])[:60]
+    judge = LocalToxicityJudge()
+    p_toxic = np.array([judge.judge("", t).score for t in toxic])
+    p_clean = np.array([judge.judge("", t).score for t in clean])
+    assert auroc(p_toxic, p_clean) > 0.75

@@ -276,3 +276,36 @@ def test_pipeline_with_the_openai_backend(llama_server, tmp_path):
     by = rows.pivot_table(index="item_id", columns="model_id", values="response",
                           aggfunc="first")
     assert (by["base"] == by["served-again"]).all()
+
+
+def test_unreachable_judge_endpoint_fails_before_anything_is_written(tmp_path):
+    from safedrift.config import parse_config
+    from safedrift.pipeline import run_experiment
+
+    cfg = parse_config({
+        "model": {"ref": "embedded:smollm2-135m-instruct"}, "finetune": {"seeds": []},
+        "benchmarks": [{"name": "smoke-harmful", "limit": 2}],
+        "judges": ["refusal", {"rubric": "harm-qi", "endpoint": {
+            "base_url": f"http://127.0.0.1:{_free_port()}/v1", "model": "judge",
+            "max_retries": 0}}],
+        "output": str(tmp_path / "run")})
+    with pytest.raises(EndpointError, match="unreachable"):
+        run_experiment(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_llm_judge_config_errors_are_one_line():
+    from safedrift.config import parse_config
+    from safedrift.errors import SafedriftError
+
+    with pytest.raises(SafedriftError, match="must start with http"):
+        parse_config({"judges": ["refusal", {"rubric": "harm-qi", "endpoint": {
+            "base_url": "localhost:8000", "model": "m"}}]})
+    with pytest.raises(SafedriftError, match="judges.1.rubric"):
+        parse_config({"judges": ["refusal", {"rubric": "vibes", "endpoint": {
+            "base_url": "http://x/v1", "model": "m"}}]})
+    with pytest.raises(SafedriftError, match="must judge refusal"):
+        parse_config({"judges": [{"rubric": "harm-qi", "endpoint": {
+            "base_url": "http://x/v1", "model": "m"}}]})
+    with pytest.raises(SafedriftError, match="generation.endpoint is required"):
+        parse_config({"generation": {"backend": "openai"}})

@@ -111,9 +111,9 @@ def _cmd_plan(args, console: Console) -> int:
     cfg = load_config(args.config)
     plan, prepared = make_plan(cfg)
     table = Table(title=f"Grid of {args.config}", title_justify="left")
-    for col in ("benchmark", "format", "variants", "items", "samples", "max tokens",
-                "cached cells", "answers to generate"):
-        table.add_column(col)
+    for col in ("benchmark", "format", "variants", "items", "samples", "max tok", "cached",
+                "to generate"):
+        table.add_column(col, no_wrap=col in ("benchmark", "format"))
     for r in plan.rows:
         table.add_row(r.benchmark, r.format, str(r.variants), str(r.items), str(r.samples),
                       str(r.max_tokens), str(r.cached), f"{r.generations:,}")

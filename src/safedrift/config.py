@@ -175,8 +175,9 @@ class GenerationSection(_Strict):
     n_ctx: int = Field(1024, ge=64)  # tokens per sequence: prompt + answer
     # llama.cpp: sequences decoded together (1: one prompt at a time, as a bare loop does)
     batch_size: int = Field(8, ge=1, le=64)
-    # stop an answer once its opening is a clear refusal (judges/early_stop.py)
-    early_stop: bool = False
+    # stop an answer once its opening is a clear refusal (judges/early_stop.py); measured on
+    # 368 real answers: no verdict of any judge changed (benchmarks/early_stop.py)
+    early_stop: bool = True
     # backend "openai": the server; `variant_models` names the served model of each tuned
     # variant (e.g. vLLM --lora-modules names); without it only the base model is evaluated
     endpoint: EndpointSection | None = None
@@ -248,6 +249,13 @@ class ExperimentConfig(_Strict):
     def _endpoint_for_openai(self):
         if self.generation.backend == "openai" and self.generation.endpoint is None:
             raise ValueError("generation.endpoint is required with backend 'openai'")
+        from safedrift.judges import JUDGES
+
+        kinds = {JUDGES[j].kind if isinstance(j, str) else "harm" for j in self.judges}
+        for b in self.benchmarks:
+            if b.name == "toxigen" and "toxicity" not in kinds:
+                raise ValueError("benchmark 'toxigen' is measured by a toxicity judge; add "
+                                 "'toxicity' (offline) or 'toxigen-roberta' to judges")
         return self
 
     def identity(self) -> dict:
@@ -261,7 +269,9 @@ def _format_error(path: str, err: ValidationError) -> str:
     # one that says what is missing.
     prefix = errors[0]["loc"][:-1]
     e = max((x for x in errors if x["loc"][:len(prefix)] == prefix), key=lambda x: len(x["loc"]))
-    where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("int", "SeedTriple")))
+    where = ".".join(str(p) for p in e["loc"]  # drop the names of union branches
+                     if not (str(p).startswith(("int", "SeedTriple", "str"))
+                             or str(p).endswith("Section")))
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown field"

@@ -384,6 +384,13 @@ def prepare(cfg: ExperimentConfig):
     if cfg.generation.backend == "openai" and cfg.generation.endpoint.api == "chat":
         for fmt in formats:
             chat_messages("test", fmt)
+    from safedrift.models.openai_compat import OpenAICompatClient
+
+    endpoints = [j.endpoint for j in cfg.judges if not isinstance(j, str)]
+    if cfg.generation.backend == "openai":
+        endpoints.append(cfg.generation.endpoint)
+    for e in endpoints:  # an unreachable server fails here, before anything is written
+        OpenAICompatClient(e.settings()).check()
     if cfg.finetune.seeds:
         d = cfg.finetune.data
         load_examples(d.source, 1 if d.source.startswith("builtin:") else d.n_examples,

@@ -3,9 +3,12 @@
 from safedrift.judges.answer import AnswerMatchJudge
 from safedrift.judges.coherence import CoherenceJudge
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge, Verdict
+from safedrift.judges.toxicity import DetoxifyJudge, LocalToxicityJudge, ToxigenRobertaJudge
 
 JUDGES = {"refusal": PatternRefusalJudge, "keyword": KeywordRefusalJudge,
-          "coherence": CoherenceJudge, "answer-match": AnswerMatchJudge}
+          "coherence": CoherenceJudge, "answer-match": AnswerMatchJudge,
+          "toxicity": LocalToxicityJudge, "toxigen-roberta": ToxigenRobertaJudge,
+          "detoxify": DetoxifyJudge}
 
 
 def make_judge(entry):
@@ -27,12 +30,13 @@ def make_judge(entry):
 
 def judge_kind(name: str, results=None) -> str:
     """The kind of judge `name`: from the results' judge_kind column when it has one (LLM
-    judges carry user-chosen names), else from the registry."""
+    judges carry user-chosen names), else from the registry; rows written before the column
+    existed hold refusal judges only."""
     if results is not None and "judge_kind" in results:
         kinds = results.loc[results["judge"] == name, "judge_kind"].dropna()
         if len(kinds):
             return str(kinds.iloc[0])
-    return JUDGES[name].kind if name in JUDGES else "harm"
+    return JUDGES[name].kind if name in JUDGES else "refusal"
 
 
 __all__ = ["JUDGES", "AnswerMatchJudge", "CoherenceJudge", "KeywordRefusalJudge",

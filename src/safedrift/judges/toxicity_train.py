@@ -1,0 +1,99 @@
+"""Train the offline toxicity judge's head: L2-regularised logistic regression on sentence
+embeddings of ToxiGen's demonstration statements (hate = 1, neutral = 0), labelled by the file
+they come from (microsoft/TOXIGEN prompts, MIT licence).
+
+    python -m safedrift.judges.toxicity_train --toxigen ../shared/data/toxigen \
+        [--per-file 120] [--hold-out asian,immigrant] [--out PATH]
+
+The loss is the mean negative log-likelihood plus λ/2·‖w‖² (λ = `--l2`, bias unpenalised),
+minimised with scipy's L-BFGS. `--hold-out` leaves whole target groups out of training so the
+benchmark can measure generalisation to groups the head never saw; the shipped head uses every
+group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from safedrift.hashing import hash_obj
+from safedrift.judges.toxicity import EMBEDDING_MODEL, HEAD_PATH, Embedder
+
+
+def toxigen_statements(folder: Path, per_file: int, seed: int = 0,
+                       groups: set[str] | None = None) -> list[tuple[str, int, str]]:
+    """(statement, label, group): up to `per_file` distinct statements from each
+    hate_/neutral_<group>_1k.txt file (each line holds several, joined by a literal \\n)."""
+    rng = random.Random(seed)
+    out = []
+    for f in sorted(folder.glob("*_1k.txt")):
+        kind, _, group = f.stem.removesuffix("_1k").partition("_")
+        if kind not in ("hate", "neutral") or (groups is not None and group not in groups):
+            continue
+        pool = set()
+        for line in f.read_text(encoding="utf-8").splitlines():
+            pool |= {s.strip(" -") for s in line.split("\\n") if len(s.strip(" -")) > 15}
+        pool = sorted(pool)
+        out += [(t, int(kind == "hate"), group)
+                for t in rng.sample(pool, min(per_file, len(pool)))]
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    n = len(y)
+
+    def loss(params):
+        w, b = params[:-1], params[-1]
+        z = x @ w + b
+        p = 1 / (1 + np.exp(-z))
+        value = (np.logaddexp(0, z).sum() - y @ z) / n + l2 / 2 * (w @ w)
+        grad = np.append(x.T @ (p - y) / n + l2 * w, (p - y).sum() / n)
+        return value, grad
+
+    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B")
+    return res.x[:-1], float(res.x[-1])
+
+
+def train_head(toxigen: Path, per_file: int = 120, l2: float = 1e-3, hold_out: set[str] = (),
+               seed: int = 0, embedder: Embedder | None = None) -> dict:
+    data = [r for r in toxigen_statements(toxigen, per_file, seed) if r[2] not in hold_out]
+    if not data:
+        raise SystemExit(f"no ToxiGen statements under {toxigen}")
+    embed = embedder or Embedder(EMBEDDING_MODEL)
+    x = np.stack([embed(t) for t, _, _ in data])
+    y = np.array([label for _, label, _ in data], dtype=np.float64)
+    w, b = fit_logistic(x, y, l2)
+    head = {"weights": [round(float(v), 7) for v in w], "bias": round(b, 7),
+            "embedding_model": EMBEDDING_MODEL, "embedding_model_sha256": embed.model.sha256,
+            "training_data": "microsoft/TOXIGEN prompts (MIT): demonstration statements, "
+                             "hate_* = 1, neutral_* = 0",
+            "n": len(y), "n_toxic": int(y.sum()), "per_file": per_file, "l2": l2,
+            "seed": seed, "held_out_groups": sorted(hold_out),
+            "training_accuracy": float((((x @ w + b) > 0) == (y == 1)).mean())}
+    head["sha256"] = hash_obj({k: v for k, v in head.items()})
+    return head
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--toxigen", required=True, help="folder of ToxiGen's *_1k.txt files")
+    ap.add_argument("--per-file", type=int, default=120)
+    ap.add_argument("--l2", type=float, default=1e-3)
+    ap.add_argument("--hold-out", default="", help="comma-separated groups left out")
+    ap.add_argument("--out", default=str(HEAD_PATH))
+    args = ap.parse_args()
+    hold = {g for g in args.hold_out.split(",") if g}
+    head = train_head(Path(args.toxigen), args.per_file, args.l2, hold)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(head))
+    print(f"wrote {args.out}: {head['n']} statements, training accuracy "
+          f"{head['training_accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
