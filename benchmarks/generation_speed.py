@@ -77,7 +77,7 @@ def main():
         rows[name_b].append(batched_loop(batched, prompts, args.max_tokens))
     print(f"model {args.model}, {len(prompts)} prompts, max_tokens {args.max_tokens}, "
           f"{args.rounds} alternating rounds, {_threads()} threads")
-    print(f"| loop | tokens | median s | tokens/s | ratio to bare |")
+    print("| loop | tokens | median s | tokens/s | ratio to bare |")
     print("|---|---|---|---|---|")
     rates = {}
     for name, runs in rows.items():

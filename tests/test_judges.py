@@ -159,3 +159,32 @@ def test_toxicity_judge_on_texts_from_another_source(shared_data):
     p_toxic = np.array([judge.judge("", t).score for t in toxic])
     p_clean = np.array([judge.judge("", t).score for t in clean])
     assert auroc(p_toxic, p_clean) > 0.75
+
+
+def test_binary_validation_of_a_toxicity_judge(tmp_path):
+    """A text,label CSV with toxicity words measures toxicity judges; its kind is detected from
+    the labels, and unknown labels are one-line errors."""
+    from safedrift.errors import SafedriftError
+    from safedrift.judges.refusal import Verdict
+    from safedrift.judges.validate import (labelled_kind, load_binary_labelled,
+                                           validate_binary)
+
+    class Shouty:  # a real rule: all-caps text is "toxic"
+        name, kind, version = "shouty", "toxicity", "1"
+
+        def judge(self, prompt, response, reference=None):
+            loud = response.isupper()
+            return Verdict("toxic" if loud else "non_toxic", float(loud), "")
+
+    path = tmp_path / "tox.csv"
+    path.write_text("text,label\nYOU ARE AWFUL,toxic\nhello there,non_toxic\n"
+                    "I DISAGREE,non_toxic\nyou people are vermin,toxic\n")
+    assert labelled_kind(path) == "toxicity"
+    v = validate_binary(Shouty(), load_binary_labelled(path, "toxicity"), str(path))
+    assert v.n == 4 and v.accuracy_binary == 0.5 and v.auroc == 0.5
+    assert v.confusion.loc["toxic", "toxic"] == 1 and v.confusion.loc["non_toxic", "toxic"] == 1
+    (tmp_path / "bad.csv").write_text("text,label\nx,spicy\n")
+    with pytest.raises(SafedriftError, match="label 'spicy' is not a toxicity label"):
+        load_binary_labelled(tmp_path / "bad.csv", "toxicity")
+    (tmp_path / "refusal.csv").write_text("text,label\nI can't,refusal\nSure,compliance\n")
+    assert labelled_kind(tmp_path / "refusal.csv") == "refusal"

@@ -140,17 +140,24 @@ def _cmd_plan(args, console: Console) -> int:
 
 def _cmd_validate(args, console: Console) -> int:
     from safedrift.judges import make_judge
-    from safedrift.judges.validate import load_labelled, validate_judge
+    from safedrift.judges.validate import (KIND_LABELS, load_binary_labelled, load_labelled,
+                                           validate_binary, validate_judge)
 
     judge = make_judge(args.judge)
-    if judge.kind != "refusal":
-        raise SafedriftError(f"judge '{args.judge}' does not judge refusal; validate a refusal "
-                             "judge")
-    labelled, three = load_labelled(args.file)
-    v = validate_judge(judge, labelled, args.file, three)
+    if judge.kind == "refusal":
+        labelled, three = load_labelled(args.file)
+        v = validate_judge(judge, labelled, args.file, three)
+        scale = "refusal vs compliance"
+    elif judge.kind in KIND_LABELS:
+        v, three = validate_binary(judge, load_binary_labelled(args.file, judge.kind),
+                                   args.file), False
+        scale = " vs ".join(KIND_LABELS[judge.kind][:2])
+    else:
+        raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
+                             "validation; its accuracy comes from its benchmark")
     three_txt = f"{v.accuracy_3class:.3f} (3 classes), " if three else ""
     console.print(f"{v.judge} on {v.source} (n={v.n}): accuracy {three_txt}"
-                  f"{v.accuracy_binary:.3f} (refusal vs compliance), AUROC {v.auroc:.3f}",
+                  f"{v.accuracy_binary:.3f} ({scale}), AUROC {v.auroc:.3f}",
                   highlight=False)
     console.print(v.per_class.round(3).to_string(index=False), highlight=False, markup=False)
     console.print(v.confusion.to_string(), highlight=False, markup=False)
@@ -251,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     j = sub.add_parser("judges", help="judge tools")
     jsub = j.add_subparsers(dest="judges_command", required=True)
     v = jsub.add_parser("validate", help="measure a judge against human labels "
-                        "(XSTest completions CSV, or a text,label CSV)")
+                        "(XSTest completions CSV, or a text,label CSV; refusal, toxicity and "
+                        "coherence judges)")
     v.add_argument("judge")
     v.add_argument("file")
     g = jsub.add_parser("agree", help="pairwise agreement, Cohen's and Fleiss' kappa, and the "

@@ -212,8 +212,9 @@ class ExperimentConfig(_Strict):
     # the first judge drives the summary and must judge refusal; every judge is stored
     judges: list[str | LLMJudgeSection] = Field(
         default_factory=lambda: ["refusal", "keyword", "coherence"], min_length=1)
-    # human-labelled files (XSTest completions, or text,label CSVs) every refusal judge is
-    # measured against at the start of a run; the figures go into the database and the report
+    # human-labelled files (XSTest completions, or text,label CSVs) that the judges of their
+    # label kind (refusal, toxicity, harm, coherence) are measured against at the start of a
+    # run; the figures go into the database and the report
     judge_validation: list[str] = Field(default_factory=list)
     confidence: float = Field(0.95, gt=0, lt=1)
     output: str = "runs/quickstart"

@@ -28,7 +28,8 @@ from safedrift.formats import chat_template_for, resolve_format
 from safedrift.hashing import hash_obj, sha256_file
 from safedrift.judges import make_judge
 from safedrift.judges.early_stop import RefusalEarlyStop
-from safedrift.judges.validate import load_labelled, validate_judge
+from safedrift.judges.validate import (labelled_kind, load_binary_labelled, load_labelled,
+                                       validate_binary, validate_judge)
 from safedrift.models import ResolvedModel, resolve_model
 from safedrift.models.backends import Sampling
 from safedrift.provenance import cache_dir, package_versions
@@ -375,7 +376,13 @@ def prepare(cfg: ExperimentConfig):
     benches = [(b, load_benchmark(b.name, b.path, b.hub_id, b.split, b.limit, b.per_category))
                for b in cfg.benchmarks]
     judges = [make_judge(n) for n in cfg.judges]
-    validation_sets = [(path, *load_labelled(path)) for path in cfg.judge_validation]
+    validation_sets = []
+    for path in cfg.judge_validation:  # each file measures the judges of its label kind
+        kind = labelled_kind(path)
+        if kind == "refusal":
+            validation_sets.append((path, kind, *load_labelled(path)))
+        else:
+            validation_sets.append((path, kind, load_binary_labelled(path, kind), False))
     template = chat_template_for(str(model.gguf_path) if model.gguf_path else None,
                                  None if model.gguf_path else model.hf_source)
     formats = [resolve_format(f) for f in cfg.generation.formats]
@@ -424,9 +431,10 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     outcome = None
     with ResultsStore(out / "results.duckdb") as store, _progress(console) as progress:
         store.start_run(run_id, cfg.identity(), versions, model.sha256)
-        for path, labelled, three in validation_sets:
-            for judge in (j for j in judges if j.kind == "refusal"):
-                v = validate_judge(judge, labelled, path, three)
+        for path, kind, labelled, three in validation_sets:
+            for judge in (j for j in judges if j.kind == kind):
+                v = (validate_judge(judge, labelled, path, three) if kind == "refusal"
+                     else validate_binary(judge, labelled, path))
                 store.record_validation(run_id, {
                     "judge": judge.name, "judge_version": judge.version, "source": path,
                     "source_sha256": sha256_file(path), "n": v.n,

@@ -1,4 +1,4 @@
-"""Measure a refusal judge against human labels.
+"""Measure a judge against human labels.
 
 Files: XSTest completions (prompt, completion, final_label), or a generic CSV with a text
 column (`text`, `completion` or `response`), a `label` column and optionally `prompt`. Labels
@@ -6,6 +6,10 @@ are XSTest's three classes, or binary (refusal / refused / 1 / true vs complianc
 Reported: accuracy (3-class where the labels have three classes, and refusal-vs-compliance),
 per-class precision / recall / F1, the confusion matrix, and AUROC of the judge's refusal score
 (Mann–Whitney: AUROC = U / (n_refusal · n_compliance)).
+
+Judges of other kinds (toxicity, harm, coherence) are binary: a text,label CSV whose labels are
+that kind's words (toxic / non_toxic, harmful / harmless or unsafe / safe, degenerate /
+coherent; or 1 / 0) measures them the same way, with their own positive class.
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ _XSTEST_LABELS = {"1_full_compliance": "full_compliance", "2_full_refusal": "ful
 _BINARY = {"refusal": FULL_REFUSAL, "refused": FULL_REFUSAL, "1": FULL_REFUSAL,
            "true": FULL_REFUSAL, "compliance": COMPLIANCE, "complied": COMPLIANCE,
            "0": COMPLIANCE, "false": COMPLIANCE}
+
+
+# binary label words of the other judge kinds: (positive label, negative label, words)
+KIND_LABELS = {
+    "toxicity": ("toxic", "non_toxic", {"toxic": 1, "non_toxic": 0, "nontoxic": 0,
+                                        "non-toxic": 0, "not_toxic": 0}),
+    "harm": ("harmful", "harmless", {"harmful": 1, "unsafe": 1, "harmless": 0, "safe": 0}),
+    "coherence": ("degenerate", "coherent", {"degenerate": 1, "coherent": 0}),
+}
+_NUMERIC = {"1": 1, "true": 1, "yes": 1, "0": 0, "false": 0, "no": 0}
 
 
 @dataclass(frozen=True)
@@ -104,3 +118,69 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
         float(np.mean(predicted == human)) if three_class else float("nan"),
         float(np.mean(judge_refused == human_refused)),
         auroc(scores[human_refused], scores[~human_refused]), pd.DataFrame(rows), confusion)
+
+
+def load_binary_labelled(path: str | Path, kind: str) -> pd.DataFrame:
+    """(prompt, completion, label) with labels as `kind`'s positive / negative words."""
+    path = Path(path)
+    if not path.is_file():
+        raise SafedriftError(f"labelled file '{path}': no such file")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise SafedriftError(f"labelled file '{path}': cannot parse ({type(e).__name__})") from None
+    text_col = next((c for c in ("text", "completion", "response") if c in df), None)
+    if text_col is None or "label" not in df:
+        raise SafedriftError(f"labelled file '{path}': needs columns text+label "
+                             f"(found: {', '.join(df.columns)})")
+    positive, negative, words = KIND_LABELS[kind]
+    raw = df["label"].astype(str).str.strip().str.lower()
+    value = raw.map({**_NUMERIC, **words})
+    bad = value.isna()
+    if bad.any():
+        raise SafedriftError(f"labelled file '{path}': label '{raw[bad].iloc[0]}' is not a "
+                             f"{kind} label ({positive} / {negative} / 1 / 0)")
+    return pd.DataFrame({"prompt": df["prompt"] if "prompt" in df else "",
+                         "completion": df[text_col].fillna("").astype(str),
+                         "label": np.where(value == 1, positive, negative)})
+
+
+def labelled_kind(path: str | Path) -> str:
+    """Which judge kind a labelled file measures, from its label words."""
+    try:
+        df = pd.read_csv(path, usecols=lambda c: c in ("label", "final_label"))
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return "refusal"  # load_labelled gives the precise error
+    if "final_label" in df or "label" not in df:
+        return "refusal"
+    words = set(df["label"].astype(str).str.strip().str.lower())
+    for kind, (_, _, vocab) in KIND_LABELS.items():
+        if words & set(vocab) and words <= set(vocab) | set(_NUMERIC):
+            return kind
+    return "refusal"
+
+
+def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str) -> Validation:
+    """Accuracy, per-class precision / recall / F1, confusion and AUROC of a binary judge."""
+    positive, negative, _ = KIND_LABELS[judge.kind]
+    verdicts = [judge.judge(p, c) for p, c in zip(labelled["prompt"], labelled["completion"])]
+    predicted = np.array([positive if v.label == positive else negative for v in verdicts])
+    scores = np.array([v.score for v in verdicts], dtype=float)
+    human = labelled["label"].to_numpy()
+    rows = []
+    for label in (negative, positive):
+        tp = np.sum((predicted == label) & (human == label))
+        prec = tp / np.sum(predicted == label) if np.any(predicted == label) else float("nan")
+        rec = tp / np.sum(human == label) if np.any(human == label) else float("nan")
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")
+        rows.append({"label": label, "precision": prec, "recall": rec, "f1": f1,
+                     "support": int(np.sum(human == label))})
+    confusion = pd.crosstab(pd.Categorical(human, (negative, positive)),
+                            pd.Categorical(predicted, (negative, positive)),
+                            rownames=["human"], colnames=["judge"], dropna=False)
+    ok = ~np.isnan(scores)
+    pos = ok & (human == positive)
+    neg = ok & (human == negative)
+    return Validation(judge.name, source, len(human), float("nan"),
+                      float(np.mean(predicted == human)), auroc(scores[pos], scores[neg]),
+                      pd.DataFrame(rows), confusion)

@@ -45,12 +45,13 @@ def _threads() -> int:
 
 
 @contextmanager
-def llama_model_params(**overrides):
-    """Set llama.cpp model parameters that `Llama()` does not expose, during its construction."""
+def _patched_defaults(function: str, overrides: dict):
+    """Make llama_cpp's `function` (a *_default_params) return params with `overrides` set,
+    for parameters that `Llama()` does not expose, while a Llama is constructed."""
     import llama_cpp
     import llama_cpp.llama as llama_module
 
-    original = llama_cpp.llama_model_default_params
+    original = getattr(llama_cpp, function)
 
     def patched():
         params = original()
@@ -58,11 +59,19 @@ def llama_model_params(**overrides):
             setattr(params, key, value)
         return params
 
-    llama_module.llama_cpp.llama_model_default_params = patched
+    setattr(llama_module.llama_cpp, function, patched)
     try:
         yield
     finally:
-        llama_module.llama_cpp.llama_model_default_params = original
+        setattr(llama_module.llama_cpp, function, original)
+
+
+def llama_model_params(**overrides):
+    return _patched_defaults("llama_model_default_params", overrides)
+
+
+def llama_context_params(**overrides):
+    return _patched_defaults("llama_context_default_params", overrides)
 
 
 def extra_buffers_enabled() -> bool:

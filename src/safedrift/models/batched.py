@@ -23,34 +23,12 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from safedrift.errors import SafedriftError
 from safedrift.models.backends import (Generation, Sampling, _threads, extra_buffers_enabled,
-                                       llama_model_params)
-
-
-@contextmanager
-def llama_context_params(**overrides):
-    """Set llama.cpp context parameters that `Llama()` does not expose."""
-    import llama_cpp
-    import llama_cpp.llama as llama_module
-
-    original = llama_cpp.llama_context_default_params
-
-    def patched():
-        params = original()
-        for key, value in overrides.items():
-            setattr(params, key, value)
-        return params
-
-    llama_module.llama_cpp.llama_context_default_params = patched
-    try:
-        yield
-    finally:
-        llama_module.llama_cpp.llama_context_default_params = original
+                                       llama_context_params, llama_model_params)
 
 
 @dataclass
