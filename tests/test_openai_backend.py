@@ -309,3 +309,20 @@ def test_llm_judge_config_errors_are_one_line():
             "base_url": "http://x/v1", "model": "m"}}]})
     with pytest.raises(SafedriftError, match="generation.endpoint is required"):
         parse_config({"generation": {"backend": "openai"}})
+
+
+def test_plan_calibrates_through_the_endpoint(llama_server, tmp_path):
+    from safedrift.config import parse_config
+    from safedrift.plan import calibrate, make_plan
+
+    _, base = llama_server
+    cfg = parse_config({
+        "model": {"ref": "embedded:smollm2-135m-instruct"}, "finetune": {"seeds": []},
+        "benchmarks": [{"name": "smoke-harmless", "limit": 3}], "sampling": {"max_tokens": 8},
+        "generation": {"backend": "openai", "endpoint": {"base_url": base, "model": "smol"},
+                       "variant_models": {"other": "smol"}},
+        "output": str(tmp_path / "run")})
+    plan, prepared = make_plan(cfg)
+    calibrate(plan, cfg, prepared, n_items=3)
+    assert plan.generations == 2 * 3 and plan.adapters_to_train == 0
+    assert plan.seconds_per_token > 0 and plan.training_seconds == 0

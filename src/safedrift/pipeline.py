@@ -179,7 +179,8 @@ def prepare_adapters(cfg, model, template, store, progress, hf_state
 
 # -- generation ------------------------------------------------------------------------------
 class _Backends:
-    """Opens one backend per model variant and closes the previous one."""
+    """The backend of each model variant: batched llama.cpp keeps one model and switches
+    adapters; the other backends open one per variant and close the previous one."""
 
     def __init__(self, cfg, model, hf_state):
         self.cfg, self.model, self.hf_state = cfg, model, hf_state
@@ -406,8 +407,11 @@ def prepare(cfg: ExperimentConfig):
 
 
 def variants_of(cfg: ExperimentConfig, model) -> list[Variant]:
-    """The base model and one tuned variant per fine-tuning seed (adapters may not exist yet)."""
+    """The base model and one tuned variant per fine-tuning seed (adapters may not exist yet);
+    with backend openai, the base and the served variants named in `variant_models`."""
     out = [Variant("base", None)]
+    if cfg.generation.backend == "openai":
+        return out + [Variant(name, None) for name in cfg.generation.variant_models]
     for s in cfg.finetune.seed_triples():
         key = adapter_key(cfg, model, s)
         out.append(Variant(f"tuned-s{s.init}-{s.data_order}-{s.dropout}",
@@ -444,8 +448,7 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
         t = time.perf_counter()
         if cfg.generation.backend == "openai":  # the server holds the models; nothing to train
             trained, adapter_sha = 0, {}
-            variants = [Variant("base", None)] + [
-                Variant(name, None) for name in cfg.generation.variant_models]
+            variants = variants_of(cfg, model)
         else:
             adapters, trained, adapter_sha = prepare_adapters(cfg, model, template, store,
                                                               progress, hf_state)

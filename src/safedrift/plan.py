@@ -104,8 +104,9 @@ def make_plan(cfg: ExperimentConfig) -> tuple[Plan, tuple]:
             rows.append(CellPlan(bench_cfg.name, fmt.name, len(variants), len(items),
                                  cfg.sampling.n_samples,
                                  bench_cfg.max_tokens or cfg.sampling.max_tokens, cached))
-    to_train = sum(not (v.adapter.folder / "train.json").is_file() for v in variants[1:])
-    return Plan(rows, len(variants) - 1, to_train, cfg.finetune.train.steps), prepared
+    adapters = [v.adapter for v in variants if v.adapter]  # none with backend openai
+    to_train = sum(not (a.folder / "train.json").is_file() for a in adapters)
+    return Plan(rows, len(adapters), to_train, cfg.finetune.train.steps), prepared
 
 
 def calibrate(plan: Plan, cfg: ExperimentConfig, prepared: tuple, n_items: int = 16,
@@ -129,6 +130,16 @@ def calibrate(plan: Plan, cfg: ExperimentConfig, prepared: tuple, n_items: int =
         gens = backend.generate_many(prompts, sampling, [s.seed] * len(prompts))
         seconds = time.perf_counter() - t0
         backend.close()
+    elif g.backend == "openai":
+        from safedrift.models.openai_compat import OpenAIBackend
+        from safedrift.pipeline import chat_messages
+
+        backend = OpenAIBackend(g.endpoint.settings())
+        if g.endpoint.api == "chat":
+            prompts = [chat_messages(i.prompt, fmt) for i in items]
+        t0 = time.perf_counter()
+        gens = backend.generate_many(prompts, sampling, [s.seed] * len(prompts))
+        seconds = time.perf_counter() - t0
     elif g.backend == "llamacpp":
         from safedrift.models.backends import LlamaCppBackend
 

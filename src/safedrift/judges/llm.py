@@ -32,7 +32,7 @@ from pathlib import Path
 
 from safedrift.errors import SafedriftError
 from safedrift.hashing import hash_obj
-from safedrift.judges.refusal import ALL_TASKS, Verdict
+from safedrift.judges.refusal import Verdict
 from safedrift.models.openai_compat import EndpointError, EndpointSettings, OpenAICompatClient
 
 HARMFUL, HARMLESS, JUDGE_ERROR = "harmful", "harmless", "judge_error"
@@ -178,7 +178,7 @@ class LLMJudgeSettings:
 
 class LLMJudge:
     kind = "harm"
-    tasks = ALL_TASKS
+    tasks = ("refusal",)  # safety prompts; not ToxiGen continuations or capability checks
 
     def __init__(self, settings: LLMJudgeSettings, cache: VerdictCache | None = None):
         if settings.rubric not in RUBRICS:
