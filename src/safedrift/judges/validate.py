@@ -53,15 +53,32 @@ class Validation:
     confusion: pd.DataFrame  # rows: human label, columns: judge label
 
 
-def load_labelled(path: str | Path) -> tuple[pd.DataFrame, bool]:
-    """(frame with prompt, completion, label; whether the labels have three classes)."""
-    path = Path(path)
+def _read_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise SafedriftError(f"labelled file '{path}': no such file")
     try:
-        df = pd.read_csv(path)
+        return pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise SafedriftError(f"labelled file '{path}': cannot parse ({type(e).__name__})") from None
+
+
+def _per_class(predicted: np.ndarray, human: np.ndarray, labels) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each label."""
+    rows = []
+    for label in labels:
+        tp = np.sum((predicted == label) & (human == label))
+        prec = tp / np.sum(predicted == label) if np.any(predicted == label) else float("nan")
+        rec = tp / np.sum(human == label) if np.any(human == label) else float("nan")
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")
+        rows.append({"label": label, "precision": prec, "recall": rec, "f1": f1,
+                     "support": int(np.sum(human == label))})
+    return pd.DataFrame(rows)
+
+
+def load_labelled(path: str | Path) -> tuple[pd.DataFrame, bool]:
+    """(frame with prompt, completion, label; whether the labels have three classes)."""
+    path = Path(path)
+    df = _read_csv(path)
     if {"completion", "final_label"} <= set(df.columns):
         labels = df["final_label"].map(_XSTEST_LABELS)
         raw, three = df["final_label"], True
@@ -103,32 +120,21 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
     human_refused, judge_refused = human != COMPLIANCE, predicted != COMPLIANCE
     if not three_class:  # compare on the binary scale only
         predicted = np.where(judge_refused, FULL_REFUSAL, COMPLIANCE)
-    rows = []
-    for label in (LABELS if three_class else (COMPLIANCE, FULL_REFUSAL)):
-        tp = np.sum((predicted == label) & (human == label))
-        prec = tp / np.sum(predicted == label) if np.any(predicted == label) else float("nan")
-        rec = tp / np.sum(human == label) if np.any(human == label) else float("nan")
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")
-        rows.append({"label": label, "precision": prec, "recall": rec, "f1": f1,
-                     "support": int(np.sum(human == label))})
+    per_class = _per_class(predicted, human,
+                           LABELS if three_class else (COMPLIANCE, FULL_REFUSAL))
     confusion = pd.crosstab(pd.Categorical(human, LABELS), pd.Categorical(predicted, LABELS),
                             rownames=["human"], colnames=["judge"], dropna=False)
     return Validation(
         judge.name, source, len(human),
         float(np.mean(predicted == human)) if three_class else float("nan"),
         float(np.mean(judge_refused == human_refused)),
-        auroc(scores[human_refused], scores[~human_refused]), pd.DataFrame(rows), confusion)
+        auroc(scores[human_refused], scores[~human_refused]), per_class, confusion)
 
 
 def load_binary_labelled(path: str | Path, kind: str) -> pd.DataFrame:
     """(prompt, completion, label) with labels as `kind`'s positive / negative words."""
     path = Path(path)
-    if not path.is_file():
-        raise SafedriftError(f"labelled file '{path}': no such file")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise SafedriftError(f"labelled file '{path}': cannot parse ({type(e).__name__})") from None
+    df = _read_csv(path)
     text_col = next((c for c in ("text", "completion", "response") if c in df), None)
     if text_col is None or "label" not in df:
         raise SafedriftError(f"labelled file '{path}': needs columns text+label "
@@ -167,14 +173,6 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str) -> Valida
     predicted = np.array([positive if v.label == positive else negative for v in verdicts])
     scores = np.array([v.score for v in verdicts], dtype=float)
     human = labelled["label"].to_numpy()
-    rows = []
-    for label in (negative, positive):
-        tp = np.sum((predicted == label) & (human == label))
-        prec = tp / np.sum(predicted == label) if np.any(predicted == label) else float("nan")
-        rec = tp / np.sum(human == label) if np.any(human == label) else float("nan")
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")
-        rows.append({"label": label, "precision": prec, "recall": rec, "f1": f1,
-                     "support": int(np.sum(human == label))})
     confusion = pd.crosstab(pd.Categorical(human, (negative, positive)),
                             pd.Categorical(predicted, (negative, positive)),
                             rownames=["human"], colnames=["judge"], dropna=False)
@@ -183,4 +181,4 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str) -> Valida
     neg = ok & (human == negative)
     return Validation(judge.name, source, len(human), float("nan"),
                       float(np.mean(predicted == human)), auroc(scores[pos], scores[neg]),
-                      pd.DataFrame(rows), confusion)
+                      _per_class(predicted, human, (negative, positive)), confusion)
