@@ -95,3 +95,21 @@ def _true_drop(drop, seed_sd, n=400_000):
 def test_missing_columns_are_named():
     with pytest.raises(ValueError, match="item_id"):
         analyze(pd.DataFrame({"model": [], "benchmark": [], "refused": []}))
+
+
+def test_from_results_uses_each_judge_kinds_positive_class():
+    """Toxicity rows count 'toxic' as the outcome; judge errors and unscored items drop out."""
+    import pandas as pd
+
+    from safedrift.stats.analyze import from_results
+
+    rows = pd.DataFrame({
+        "adapter_key": [None, None, "k", "k"], "benchmark": "toxigen",
+        "item_id": ["a", "b", "a", "b"], "refused": False,
+        "label": ["toxic", "non_toxic", "judge_error", "toxic"],
+        "judge": "toxicity", "judge_kind": "toxicity", "seed_init": [None, None, 0, 0],
+        "seed_data_order": [None, None, 0, 0], "seed_dropout": [None, None, 0, 0],
+        "format": "raw", "sample_index": 0, "harmful": True, "category": "women"})
+    f = from_results(rows)
+    assert list(f["refused"]) == [1.0, 0.0, 1.0] and list(f["model"]) == ["base", "base",
+                                                                          "tuned"]

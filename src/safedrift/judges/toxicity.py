@@ -59,7 +59,10 @@ class Embedder:
         self.model = resolve_model(model_ref)
         if self.model.gguf_path is None:
             raise SafedriftError(f"toxicity judge: model '{model_ref}' must be a GGUF")
-        with llama_model_params(use_extra_bufts=extra_buffers_enabled()):
+        from llama_cpp._utils import suppress_stdout_stderr  # llama.cpp's pooling notice
+
+        with llama_model_params(use_extra_bufts=extra_buffers_enabled()), \
+                suppress_stdout_stderr(disable=False):
             self.llm = Llama(model_path=str(self.model.gguf_path), embedding=True,
                              pooling_type=1, n_ctx=512, n_batch=512, n_threads=_threads(),
                              n_threads_batch=_threads(), verbose=False)

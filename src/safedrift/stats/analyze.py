@@ -51,12 +51,26 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
 
 
+# the positive class of judges that do not judge refusal; their rows' 0/1 outcome is whether
+# the verdict is that class (the analysis calls the outcome "refused" whatever the judge)
+POSITIVE = {"toxicity": "toxic", "harm": "harmful", "capability": "correct",
+            "coherence": "degenerate"}
+
+
 def from_results(results: pd.DataFrame) -> pd.DataFrame:
-    """safedrift's results table → the analysis frame (model = base / tuned)."""
+    """safedrift's results table (one judge's rows) → the analysis frame (model = base /
+    tuned). Verdicts that carry no outcome (judge_error, no_reference) are left out."""
+    from safedrift.judges import judge_kind
+
+    results = results[~results["label"].isin(["judge_error", "no_reference"])]
+    kinds = {j: judge_kind(j, results) for j in results["judge"].unique()}
+    kind = results["judge"].map(kinds)
+    outcome = np.where(kind == "refusal", results["refused"].astype(bool),
+                       results["label"] == kind.map(POSITIVE))
     df = pd.DataFrame({
         "model": np.where(results["adapter_key"].isna(), "base", "tuned"),
         "benchmark": results["benchmark"], "item_id": results["item_id"],
-        "refused": results["refused"].astype(float),
+        "refused": outcome.astype(float),
         "finetune_seed": results["seed_init"].astype(str) + "-"
         + results["seed_data_order"].astype(str) + "-" + results["seed_dropout"].astype(str),
         "format": results["format"], "sample_index": results["sample_index"],
