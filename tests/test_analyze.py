@@ -113,3 +113,19 @@ def test_from_results_uses_each_judge_kinds_positive_class():
     f = from_results(rows)
     assert list(f["refused"]) == [1.0, 0.0, 1.0] and list(f["model"]) == ["base", "base",
                                                                           "tuned"]
+
+
+def test_served_variants_count_as_tuned_models():
+    """Backend openai: variants have names but no adapter; each name is its own 'seed'."""
+    import pandas as pd
+
+    from safedrift.stats.analyze import from_results
+
+    rows = pd.DataFrame({
+        "model_id": ["base", "lora-a", "lora-b"], "adapter_key": None, "benchmark": "b",
+        "item_id": "i", "refused": [True, False, True], "label": "x", "judge": "refusal",
+        "seed_init": None, "seed_data_order": None, "seed_dropout": None, "format": "chat",
+        "sample_index": 0, "harmful": True, "category": "c"})
+    f = from_results(rows)
+    assert list(f["model"]) == ["base", "tuned", "tuned"]
+    assert list(f["finetune_seed"])[1:] == ["lora-a", "lora-b"]

@@ -67,12 +67,19 @@ def from_results(results: pd.DataFrame) -> pd.DataFrame:
     kind = results["judge"].map(kinds)
     outcome = np.where(kind == "refusal", results["refused"].astype(bool),
                        results["label"] == kind.map(POSITIVE))
+    # base is the model_id "base"; served variants (backend openai) have no adapter or seeds,
+    # so their name stands for the fine-tune seed
+    is_base = (results["model_id"] == "base") if "model_id" in results else \
+        results["adapter_key"].isna()
+    seeds = (results["seed_init"].astype(str) + "-" + results["seed_data_order"].astype(str)
+             + "-" + results["seed_dropout"].astype(str))
+    if "model_id" in results:
+        seeds = seeds.where(results["seed_init"].notna() | is_base, results["model_id"])
     df = pd.DataFrame({
-        "model": np.where(results["adapter_key"].isna(), "base", "tuned"),
+        "model": np.where(is_base, "base", "tuned"),
         "benchmark": results["benchmark"], "item_id": results["item_id"],
         "refused": outcome.astype(float),
-        "finetune_seed": results["seed_init"].astype(str) + "-"
-        + results["seed_data_order"].astype(str) + "-" + results["seed_dropout"].astype(str),
+        "finetune_seed": seeds,
         "format": results["format"], "sample_index": results["sample_index"],
         "judge": results["judge"], "harmful": results["harmful"],
         "category": results["category"]})
