@@ -247,7 +247,7 @@ class ExperimentConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _endpoint_for_openai(self):
+    def _cross_field_checks(self):
         if self.generation.backend == "openai" and self.generation.endpoint is None:
             raise ValueError("generation.endpoint is required with backend 'openai'")
         from safedrift.judges import JUDGES

@@ -91,13 +91,22 @@ def adapter_key(cfg: ExperimentConfig, model: ResolvedModel, seeds: SeedTriple) 
                      "seeds": seeds.model_dump(), "recipe": FINETUNE_RECIPE_VERSION})
 
 
+def lora_settings(ft):
+    """The training loop's LoRA settings from the config's finetune section."""
+    from safedrift.finetune.train import LoraSettings
+
+    modules = ft.lora.target_modules
+    return LoraSettings(ft.lora.r, ft.lora.alpha, ft.lora.dropout,
+                        modules if isinstance(modules, str) else tuple(modules))
+
+
 def _train_adapters(cfg, model, template, examples, todo, progress, hf_state) -> None:
     """Train every adapter in `todo`, writing each to the cache atomically."""
     import torch
     from peft import get_peft_model_state_dict
 
     from safedrift.finetune.export_gguf_lora import export_lora_gguf
-    from safedrift.finetune.train import FinetuneSeeds, LoraSettings, TrainSettings, train_lora
+    from safedrift.finetune.train import FinetuneSeeds, TrainSettings, train_lora
     from safedrift.formats import gguf_metadata
     from safedrift.models.hf import load_causal_lm
 
@@ -112,9 +121,7 @@ def _train_adapters(cfg, model, template, examples, todo, progress, hf_state) ->
     arch = (gguf_metadata(model.gguf_path).get("general.architecture")
             if model.gguf_path else net.config.model_type)
     ft = cfg.finetune
-    lora = LoraSettings(ft.lora.r, ft.lora.alpha, ft.lora.dropout,
-                        ft.lora.target_modules if isinstance(ft.lora.target_modules, str)
-                        else tuple(ft.lora.target_modules))
+    lora = lora_settings(ft)
     train = TrainSettings(**ft.train.model_dump())
     fmt = resolve_format(ft.format)
     for adapter in todo:
@@ -290,31 +297,44 @@ def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
                      "sampling": cfg.sampling.model_dump(mode="json")})
 
 
+def render_prompt(cfg, template, text: str, fmt):
+    """What the backend is sent: chat messages for an endpoint's chat API, else the text the
+    chat template renders."""
+    if cfg.generation.backend == "openai" and cfg.generation.endpoint.api == "chat":
+        return chat_messages(text, fmt)
+    return template.prompt(text, fmt)
+
+
+def generate_answers(backend, prompts, sampling, seeds, stop_early=None, on_done=None):
+    """Answers in order: batched where the backend takes many prompts, else one at a time."""
+    if hasattr(backend, "generate_many"):
+        return backend.generate_many(prompts, sampling, seeds, stop_early=stop_early,
+                                     on_done=on_done)
+    gens = []
+    for i, (prompt, seed) in enumerate(zip(prompts, seeds)):
+        gens.append(backend.generate(prompt, sampling, seed))
+        if on_done:
+            on_done(i)
+    return gens
+
+
 def _generate_cell(cfg, model, variant, bench_cfg, items, fmt, template, backend, progress,
                    task):
     s = cfg.sampling
     sampling = Sampling(s.temperature, s.top_p, bench_cfg.max_tokens or s.max_tokens)
     a = variant.adapter
     jobs = [(item, j) for item in items for j in range(s.n_samples)]
-    chat_api = cfg.generation.backend == "openai" and cfg.generation.endpoint.api == "chat"
-    prompts = {item.item_id: chat_messages(item.prompt, fmt) if chat_api
-               else template.prompt(item.prompt, fmt) for item in items}
-    if hasattr(backend, "generate_many"):
-        stop = None
-        if cfg.generation.early_stop:
-            rule = RefusalEarlyStop()
+    prompts = {item.item_id: render_prompt(cfg, template, item.prompt, fmt) for item in items}
+    stop = None
+    if cfg.generation.early_stop:
+        rule = RefusalEarlyStop()
 
-            def stop(i: int, text: str) -> bool:
-                return jobs[i][0].task == "refusal" and rule.decided(text)
+        def stop(i: int, text: str) -> bool:
+            return jobs[i][0].task == "refusal" and rule.decided(text)
 
-        gens = backend.generate_many([prompts[item.item_id] for item, _ in jobs], sampling,
-                                     [s.seed + j for _, j in jobs], stop_early=stop,
-                                     on_done=lambda i: progress.update(task, advance=1))
-    else:
-        gens = []
-        for item, j in jobs:
-            gens.append(backend.generate(prompts[item.item_id], sampling, s.seed + j))
-            progress.update(task, advance=1)
+    gens = generate_answers(backend, [prompts[item.item_id] for item, _ in jobs], sampling,
+                            [s.seed + j for _, j in jobs], stop_early=stop,
+                            on_done=lambda i: progress.update(task, advance=1))
     rows = []
     for (item, j), g in zip(jobs, gens):
         rows.append({

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from safedrift.config import ExperimentConfig
 from safedrift.models.backends import Sampling
-from safedrift.pipeline import _gen_key, prepare, variants_of
+from safedrift.pipeline import (Variant, _Backends, _gen_key, generate_answers,
+                                lora_settings, prepare, render_prompt, variants_of)
 
 
 @dataclass
@@ -119,45 +120,15 @@ def calibrate(plan: Plan, cfg: ExperimentConfig, prepared: tuple, n_items: int =
     cap = min(max_tokens, bench_cfg.max_tokens or cfg.sampling.max_tokens)
     s = cfg.sampling
     sampling = Sampling(s.temperature, s.top_p, cap)
-    prompts = [template.prompt(i.prompt, fmt) for i in items]
-    g = cfg.generation
-    if g.backend == "llamacpp" and g.batch_size > 1:
-        from safedrift.models.batched import BatchedLlamaCppBackend
-
-        backend = BatchedLlamaCppBackend(model.gguf_path, g.n_ctx, g.batch_size)
-        backend.set_prefix(template.fixed_prefix(fmt))
+    prompts = [render_prompt(cfg, template, i.prompt, fmt) for i in items]
+    backends = _Backends(cfg, model, {})  # the backend the run would open for the base model
+    try:
+        backend = backends.get(Variant("base", None), template.fixed_prefix(fmt))
         t0 = time.perf_counter()
-        gens = backend.generate_many(prompts, sampling, [s.seed] * len(prompts))
+        gens = generate_answers(backend, prompts, sampling, [s.seed] * len(prompts))
         seconds = time.perf_counter() - t0
-        backend.close()
-    elif g.backend == "openai":
-        from safedrift.models.openai_compat import OpenAIBackend
-        from safedrift.pipeline import chat_messages
-
-        backend = OpenAIBackend(g.endpoint.settings())
-        if g.endpoint.api == "chat":
-            prompts = [chat_messages(i.prompt, fmt) for i in items]
-        t0 = time.perf_counter()
-        gens = backend.generate_many(prompts, sampling, [s.seed] * len(prompts))
-        seconds = time.perf_counter() - t0
-    elif g.backend == "llamacpp":
-        from safedrift.models.backends import LlamaCppBackend
-
-        backend = LlamaCppBackend(model.gguf_path, None, g.n_ctx, template.fixed_prefix(fmt))
-        t0 = time.perf_counter()
-        gens = [backend.generate(p, sampling, s.seed) for p in prompts]
-        seconds = time.perf_counter() - t0
-        backend.llm.close()
-    else:
-        from safedrift.models.backends import TransformersBackend
-        from safedrift.models.hf import load_causal_lm
-
-        device, dtype = cfg.finetune.resolved_device()
-        net, tok = load_causal_lm(model, dtype, cfg.model.trust_remote_code, device)
-        backend = TransformersBackend(net, tok)
-        t0 = time.perf_counter()
-        gens = [backend.generate(p, sampling, s.seed) for p in prompts]
-        seconds = time.perf_counter() - t0
+    finally:
+        backends.close()
     tokens = sum(x.n_tokens for x in gens)
     plan.seconds_per_token = seconds / max(tokens, 1)
     # an answer that hit the calibration cap may run to the configured max_tokens
@@ -172,7 +143,7 @@ def calibrate(plan: Plan, cfg: ExperimentConfig, prepared: tuple, n_items: int =
 
 def _time_train_steps(cfg: ExperimentConfig, model, template, steps: int = 2) -> float:
     from safedrift.finetune.data import load_examples
-    from safedrift.finetune.train import FinetuneSeeds, LoraSettings, TrainSettings, train_lora
+    from safedrift.finetune.train import FinetuneSeeds, TrainSettings, train_lora
     from safedrift.formats import resolve_format
     from safedrift.models.hf import load_causal_lm
 
@@ -180,9 +151,7 @@ def _time_train_steps(cfg: ExperimentConfig, model, template, steps: int = 2) ->
     device, dtype = ft.resolved_device()
     net, tok = load_causal_lm(model, dtype, cfg.model.trust_remote_code, device)
     examples = load_examples(ft.data.source, ft.data.n_examples, ft.data.seed, ft.data.split)
-    lora = LoraSettings(ft.lora.r, ft.lora.alpha, ft.lora.dropout,
-                        ft.lora.target_modules if isinstance(ft.lora.target_modules, str)
-                        else tuple(ft.lora.target_modules))
+    lora = lora_settings(ft)
     train = TrainSettings(**{**ft.train.model_dump(), "steps": steps})
     times: list[float] = []
     t = [time.perf_counter()]

@@ -42,8 +42,7 @@ CREATE TABLE IF NOT EXISTS generations (
   seed_dropout INTEGER, benchmark VARCHAR, item_id VARCHAR, category VARCHAR, harmful BOOLEAN,
   prompt VARCHAR, format VARCHAR, sample_index INTEGER, sampling_seed BIGINT,
   temperature DOUBLE, top_p DOUBLE, max_tokens INTEGER, backend VARCHAR, response VARCHAR,
-  n_tokens INTEGER, finish_reason VARCHAR, task VARCHAR, reference VARCHAR,
-  stopped_early BOOLEAN,
+  n_tokens INTEGER, finish_reason VARCHAR,
   PRIMARY KEY (gen_key, item_id, sample_index));
 CREATE TABLE IF NOT EXISTS judge_validation (
   run_id VARCHAR, judge VARCHAR, judge_version VARCHAR, source VARCHAR, source_sha256 VARCHAR,
@@ -57,11 +56,11 @@ CREATE TABLE IF NOT EXISTS results (
   sampling_seed BIGINT, temperature DOUBLE, top_p DOUBLE, max_tokens INTEGER, backend VARCHAR,
   response VARCHAR, n_tokens INTEGER, finish_reason VARCHAR, judge VARCHAR,
   judge_version VARCHAR, label VARCHAR, refused BOOLEAN, score DOUBLE, reason VARCHAR,
-  package_versions VARCHAR, created_at TIMESTAMP, task VARCHAR, reference VARCHAR,
-  stopped_early BOOLEAN, judge_raw VARCHAR, judge_kind VARCHAR,
+  package_versions VARCHAR, created_at TIMESTAMP,
   PRIMARY KEY (run_id, gen_key, item_id, sample_index, judge));
 """
-# Columns added after the first release; databases written before them gain them on open.
+# Columns added after the first release, added on open to new databases and to those written
+# before them alike (one list, so the two cannot drift apart).
 ADDED_COLUMNS = {"generations": {"task": "VARCHAR", "reference": "VARCHAR",
                                  "stopped_early": "BOOLEAN"},
                  "results": {"task": "VARCHAR", "reference": "VARCHAR",
