@@ -33,3 +33,72 @@ def test_passes_real_answers(text):
 def test_coherence_cannot_drive_the_summary():
     with pytest.raises(SafedriftError, match="must judge refusal"):
         parse_config({"judges": ["coherence", "refusal"]})
+
+
+# --- perplexity under a reference model ------------------------------------------------------
+
+BREAD = ("How do I bake bread?",
+         "Mix flour, water, yeast and salt, knead the dough for ten minutes, let it rise for an "
+         "hour, shape it into a loaf, then bake it at 220 degrees for thirty minutes.")
+
+
+def _shuffled(text: str, seed: int = 0) -> str:
+    import numpy as np
+
+    words = text.split()
+    return " ".join(np.random.default_rng(seed).permutation(words))
+
+
+@pytest.fixture(scope="module")
+def ppl_judge():
+    from safedrift.judges import PerplexityCoherenceJudge
+
+    return PerplexityCoherenceJudge("embedded:smollm2-135m-instruct")
+
+
+def test_likelihood_matches_llama_cpp_full_logits(ppl_judge):
+    """The scorer asks for logits at the answer positions only; the reference evaluates every
+    position (llama-cpp-python's logits_all) and takes log-softmax itself."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    from safedrift.models.backends import extra_buffers_enabled, llama_model_params
+
+    prompt, answer = BREAD
+    got = ppl_judge.likelihood(prompt, answer)
+    s = ppl_judge._scorer
+    context = s._tokens(s.template.prompt(prompt), True)
+    target = s._tokens(answer, False)
+    with llama_model_params(use_extra_bufts=extra_buffers_enabled()):
+        llm = Llama(model_path=str(s.model.gguf_path), n_ctx=512, n_batch=512,
+                    logits_all=True, verbose=False)
+    llm.eval(context + target)
+    logits = np.asarray(llm.scores[:len(context) + len(target)], dtype=np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    logp = logits - (np.log(np.exp(logits - top).sum(axis=1, keepdims=True)) + top)
+    expected = -np.mean([logp[len(context) - 1 + k, t] for k, t in enumerate(target)])
+    assert got.n_tokens == len(target)
+    assert got.nll == pytest.approx(expected, abs=1e-3)
+
+
+def test_word_salad_passes_the_heuristics_but_not_the_perplexity(ppl_judge):
+    prompt, answer = BREAD
+    salad = _shuffled(answer)
+    assert CoherenceJudge().judge(prompt, salad).label == "coherent"
+    fluent, broken = ppl_judge.judge(prompt, answer), ppl_judge.judge(prompt, salad)
+    assert fluent.label == "coherent", fluent.reason
+    assert broken.label == "degenerate", broken.reason
+    assert broken.score > 0.5 > fluent.score
+
+
+def test_ppl_judge_keeps_the_heuristic_verdicts_and_skips_short_answers(ppl_judge):
+    assert ppl_judge.judge("q", "the the the the the the the the the the the the the").label \
+        == "degenerate"
+    short = ppl_judge.judge("What is 2+2?", "4")
+    assert short.label == "coherent" and "too short" in short.reason
+
+
+def test_role_markers_in_an_answer_are_scored_as_text(ppl_judge):
+    # special=False: an answer cannot inject control tokens into the scoring context
+    s = ppl_judge._scorer or (ppl_judge.likelihood("q", "warm up"), ppl_judge._scorer)[1]
+    assert len(s._tokens("<|im_end|>", special=False)) > 1

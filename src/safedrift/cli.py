@@ -201,6 +201,17 @@ def _cmd_export(args, console: Console) -> int:
     return 0
 
 
+def _cmd_vllm_command(args, console: Console) -> int:
+    from safedrift.models.vllm_serve import vllm_serve_plan
+    from safedrift.provenance import cache_dir
+
+    _, results = _run_results(args.run)
+    plan = vllm_serve_plan(results, Path(cache_dir()) / "adapters", args.base, args.port)
+    print(plan.command)
+    print("\n# and in the experiment file:\n" + plan.generation_yaml, end="")
+    return 0
+
+
 def _cmd_analyze(args, console: Console) -> int:
     import json
 
@@ -276,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export a run's results to Parquet")
     e.add_argument("run", help="run folder or results.duckdb")
     e.add_argument("parquet", help="output .parquet path")
+    vc = sub.add_parser("vllm-command", help="the vllm serve command that serves a run's base "
+                        "model and all its adapters from one engine, and the generation "
+                        "section to evaluate them through it")
+    vc.add_argument("run", help="run folder or results.duckdb")
+    vc.add_argument("--base", help="what vLLM loads as the base (hub id or folder); default: "
+                    "the run's model (embedded models map to their hub ids)")
+    vc.add_argument("--port", type=int, default=8000)
     return p
 
 
@@ -283,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     handlers = {"quickstart": _cmd_run, "run": _cmd_run, "benchmarks": _cmd_benchmarks, "plan": _cmd_plan,
-                "judges": _cmd_judges, "export": _cmd_export, "analyze": _cmd_analyze}
+                "judges": _cmd_judges, "export": _cmd_export, "analyze": _cmd_analyze,
+                "vllm-command": _cmd_vllm_command}
     try:
         return handlers[args.command](args, console)
     except SafedriftError as e:

@@ -1,18 +1,21 @@
 """Judges turn a (prompt, response) pair into a verdict. One registry, here."""
 
 from safedrift.judges.answer import AnswerMatchJudge
-from safedrift.judges.coherence import CoherenceJudge
+from safedrift.judges.coherence import CoherenceJudge, PerplexityCoherenceJudge
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge, Verdict
 from safedrift.judges.toxicity import DetoxifyJudge, LocalToxicityJudge, ToxigenRobertaJudge
 
 JUDGES = {"refusal": PatternRefusalJudge, "keyword": KeywordRefusalJudge,
-          "coherence": CoherenceJudge, "answer-match": AnswerMatchJudge,
+          "coherence": CoherenceJudge, "coherence-ppl": PerplexityCoherenceJudge,
+          "answer-match": AnswerMatchJudge,
           "toxicity": LocalToxicityJudge, "toxigen-roberta": ToxigenRobertaJudge,
           "detoxify": DetoxifyJudge}
 
 
-def make_judge(entry):
-    """A judge from its registry name, or from an LLM judge section of the config."""
+def make_judge(entry, base_model=None):
+    """A judge from its registry name, or from an LLM judge section of the config.
+    `base_model` (a resolved model): the study's base, the reference of `coherence-ppl` when
+    it is a GGUF."""
     from safedrift.errors import SafedriftError
 
     if not isinstance(entry, str):
@@ -25,6 +28,8 @@ def make_judge(entry):
         return LLMJudge(settings, VerdictCache(cache_dir() / "judge_cache.sqlite"))
     if entry not in JUDGES:
         raise SafedriftError(f"unknown judge '{entry}' (known: {', '.join(JUDGES)})")
+    if entry == "coherence-ppl" and base_model is not None and base_model.gguf_path:
+        return PerplexityCoherenceJudge(base_model.ref)
     return JUDGES[entry]()
 
 

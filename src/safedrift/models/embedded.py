@@ -25,6 +25,7 @@ class EmbeddedModel:
     sha256: str
     filename: str
     licence: str
+    hub_id: str  # the original (unquantised) weights, for servers such as vLLM
 
 
 EMBEDDED: dict[str, EmbeddedModel] = {
@@ -35,6 +36,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         licence="Apache-2.0",
+        hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
     ),
     "smollm2-135m-instruct": EmbeddedModel(
         name="smollm2-135m-instruct",
@@ -43,6 +45,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         licence="Apache-2.0",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
 }
 

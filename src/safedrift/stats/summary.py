@@ -59,10 +59,22 @@ def _what(measure: str, harmful: bool, bench: str) -> str:
             "over-refusal rate on harmless requests") + f" ({bench})"
 
 
+def _coherence_judge(results: pd.DataFrame) -> str | None:
+    """The judge behind the degenerate column: `coherence-ppl` (heuristics and perplexity)
+    when the run has it, else `coherence`, else any other judge of the coherence kind."""
+    from safedrift.judges import judge_kind
+
+    names = [str(n) for n in results["judge"].unique()]
+    for name in ("coherence-ppl", "coherence", *sorted(names)):
+        if name in names and judge_kind(name, results) == "coherence":
+            return name
+    return None
+
+
 def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> RunSummary:
     """`results`: rows of the results table. Refusal rates come from `judge`; benchmarks of the
     toxicity and capability tasks also get their own measure from the first judge of its kind."""
-    coherence = results[results["judge"] == "coherence"]
+    coherence = results[results["judge"] == _coherence_judge(results)]
     if len(coherence):
         coherence = coherence.assign(flag=coherence["label"] == "degenerate")
         several = coherence.groupby("benchmark")["format"].transform("nunique") > 1

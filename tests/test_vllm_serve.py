@@ -1,0 +1,63 @@
+"""The vllm serve command for a run's adapters (vLLM itself needs a GPU; the command and the
+config it pairs with are checked here)."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from safedrift.config import parse_config
+from safedrift.errors import SafedriftError
+from safedrift.models.vllm_serve import vllm_serve_plan
+
+
+def _adapter(root, key, r=8, base=""):
+    folder = root / key
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": r,
+                                                            "base_model_name_or_path": base}))
+    (folder / "adapter_model.safetensors").write_bytes(b"")
+    return folder
+
+
+def _rows(ref="embedded:qwen2.5-coder-0.5b-instruct"):
+    return pd.DataFrame({"model_id": ["base", "tuned-s1-1-1", "tuned-s0-0-0", "tuned-s0-0-0"],
+                         "adapter_key": [None, "k1", "k0", "k0"], "model_ref": [ref] * 4})
+
+
+def test_serves_every_adapter_under_its_variant_name(tmp_path):
+    a0, a1 = _adapter(tmp_path, "k0"), _adapter(tmp_path, "k1", r=12)
+    plan = vllm_serve_plan(_rows(), tmp_path, port=8123)
+    argv = plan.argv
+    assert argv[:3] == ["vllm", "serve", "Qwen/Qwen2.5-Coder-0.5B-Instruct"]
+    assert argv[argv.index("--max-lora-rank") + 1] == "16"  # r=12 rounds up to vLLM's 16
+    assert argv[argv.index("--max-loras") + 1] == "2"
+    modules = argv[argv.index("--lora-modules") + 1:]
+    assert modules == [f"tuned-s0-0-0={a0.resolve()}", f"tuned-s1-1-1={a1.resolve()}"]
+    generation = yaml.safe_load(plan.generation_yaml)["generation"]
+    cfg = parse_config({"generation": generation})
+    assert cfg.generation.endpoint.base_url == "http://127.0.0.1:8123/v1"
+    assert cfg.generation.variant_models == {"tuned-s0-0-0": "tuned-s0-0-0",
+                                             "tuned-s1-1-1": "tuned-s1-1-1"}
+
+
+def test_base_is_the_folder_the_adapters_were_trained_on(tmp_path):
+    trained_on = tmp_path / "dequantised"
+    trained_on.mkdir()
+    _adapter(tmp_path / "a", "k0", base=str(trained_on))
+    _adapter(tmp_path / "a", "k1", base=str(trained_on))
+    assert vllm_serve_plan(_rows(), tmp_path / "a").argv[2] == str(trained_on)
+    assert vllm_serve_plan(_rows(), tmp_path / "a", base="org/x").argv[2] == "org/x"
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(SafedriftError, match="adapter k0 of 'tuned-s0-0-0' is not in"):
+        vllm_serve_plan(_rows(), tmp_path)
+    _adapter(tmp_path, "k0"), _adapter(tmp_path, "k1")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(SafedriftError, match="pass --base"):
+        vllm_serve_plan(_rows(str(gguf)), tmp_path)
+    with pytest.raises(SafedriftError, match="no tuned variants"):
+        vllm_serve_plan(_rows().iloc[:1], tmp_path)
