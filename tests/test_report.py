@@ -68,3 +68,18 @@ def test_reports_escape_model_output(tmp_path):
     assert "<script>" not in md and "\\|" in md
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["run_id"] == "run1" and summary["provenance"]["model_sha256"] == "ab" * 32
+
+
+def test_degenerate_column_comes_from_coherence_ppl_when_the_run_has_it():
+    df, _ = _results()
+    refusal = df[df.model_id == "base"].assign(format="chat")
+    flags = {"coherence": [True] * 5 + [False] * 15, "coherence-ppl": [True] * 8 + [False] * 12}
+    rows = [refusal]
+    for judge, flagged in flags.items():
+        rows.append(refusal.assign(judge=judge, judge_kind="coherence",
+                                   label=["degenerate" if f else "coherent" for f in flagged]))
+    both = pd.concat(rows, ignore_index=True)
+    rate = summarise(both, "refusal").rates.iloc[0]["degenerate"]
+    assert rate == 8 / 20
+    only_heuristics = both[both.judge != "coherence-ppl"]
+    assert summarise(only_heuristics, "refusal").rates.iloc[0]["degenerate"] == 5 / 20
