@@ -124,3 +124,23 @@ def test_role_markers_in_an_answer_are_scored_as_text(ppl_judge):
     # special=False: an answer cannot inject control tokens into the scoring context
     s = ppl_judge._scorer or (ppl_judge.likelihood("q", "warm up"), ppl_judge._scorer)[1]
     assert len(s._tokens("<|im_end|>", special=False)) > 1
+
+
+def test_validate_command_on_the_hand_labelled_answers(capsys):
+    """The shipped labelled sets load as coherence files, and the heuristics are precise on
+    the held-out one: what they flag is broken (measured: 40 of 41)."""
+    from pathlib import Path
+
+    from safedrift.cli import main
+    from safedrift.judges.validate import labelled_kind, load_binary_labelled, validate_binary
+
+    data = Path(__file__).parents[1] / "benchmarks" / "data"
+    for name in ("coherence_labels.csv", "coherence_labels_heldout.csv"):
+        assert labelled_kind(data / name) == "coherence"
+    held = load_binary_labelled(data / "coherence_labels_heldout.csv", "coherence")
+    v = validate_binary(CoherenceJudge(), held, "held")
+    flagged = v.per_class.set_index("label").loc["degenerate"]
+    assert flagged["precision"] >= 0.95 and flagged["recall"] > 0.5
+    assert main(["judges", "validate", "coherence",
+                 str(data / "coherence_labels_heldout.csv")]) == 0
+    assert "degenerate vs coherent" in capsys.readouterr().out
