@@ -36,11 +36,22 @@ def test_plan_counts_the_grid_and_sees_finished_cells(tmp_path):
     assert plan.seconds_per_token > 0 and 0 < plan.mean_answer_fraction <= 1
     assert plan.seconds_per_train_step > 0 and plan.training_seconds > 0
     assert 0 < plan.expected_tokens <= plan.max_tokens
+    assert plan.judge_seconds == {} and plan.judging_seconds == 0  # text judges only
 
     run_experiment(cfg, Console(file=StringIO()))
     after, _ = make_plan(cfg)
     assert after.cells_to_run == 0 and after.generations == 0
     assert after.adapters_to_train == 0 and after.training_seconds == 0
+
+
+def test_plan_times_judges_that_run_a_model(tmp_path):
+    cfg = parse_config({**TINY, "judges": ["refusal", "coherence-ppl"],
+                        "output": str(tmp_path / "run")})
+    plan, prepared = make_plan(cfg)
+    calibrate(plan, cfg, prepared, n_items=3, max_tokens=8)
+    assert set(plan.judge_seconds) == {"coherence-ppl"}
+    # both benchmarks are refusal tasks, so every answer is judged
+    assert plan.judging_seconds == plan.judge_seconds["coherence-ppl"] * plan.generations
 
 
 def test_plan_command_prints_the_grid(tmp_path, capsys, monkeypatch):

@@ -127,14 +127,17 @@ def _cmd_plan(args, console: Console) -> int:
     calibrate(plan, cfg, prepared)
     for note in plan.notes:
         console.print(note, highlight=False)
-    gen, train = plan.generation_seconds, plan.training_seconds
+    gen, train, judge = plan.generation_seconds, plan.training_seconds, plan.judging_seconds
     console.print(
         f"expected: {plan.expected_tokens:,.0f} tokens at {1 / plan.seconds_per_token:.1f} "
         f"tokens/s → generation {_duration(gen)}; fine-tuning {_duration(train)}"
         + (f" ({plan.seconds_per_train_step:.1f} s/step)" if plan.seconds_per_train_step
            else "")
-        + f"; total about {_duration((gen or 0) + (train or 0))} (judging and model loading "
-        "add a little)", highlight=False)
+        + (f"; judging {_duration(judge)} ("
+           + ", ".join(f"{n} {r:.2f} s/answer" for n, r in plan.judge_seconds.items()) + ")"
+           if plan.judge_seconds else "")
+        + f"; total about {_duration((gen or 0) + (train or 0) + judge)} (model loading adds "
+        "a little)", highlight=False)
     return 0
 
 

@@ -6,7 +6,10 @@ generates items × samples answers of at most max_tokens tokens. Cells already i
 database are reused and cost nothing. The time estimate comes from a short calibration on this
 machine: the base model answers a few items of the first benchmark (as the run would, same
 backend and batch size), which gives seconds per generated token (prompt evaluation included)
-and how long answers really are; fine-tuning is timed over two optimiser steps.
+and how long answers really are; fine-tuning is timed over two optimiser steps; each judge
+that runs a model here (`coherence-ppl`, `toxicity`) is timed on the calibration answers, since
+those take seconds per answer where the text judges take microseconds. LLM judges are not timed:
+that would send requests to their endpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class CellPlan:
     samples: int
     max_tokens: int
     cached: int  # cells of this row already in the results database
+    task: str = "refusal"  # the benchmark's task: which judges judge its answers
 
     @property
     def generations(self) -> int:
@@ -46,6 +50,8 @@ class Plan:
     seconds_per_token: float | None = None
     mean_answer_fraction: float | None = None  # answer length / max_tokens in the calibration
     seconds_per_train_step: float | None = None
+    judge_seconds: dict[str, float] = field(default_factory=dict)  # per answer, timed judges
+    judge_tasks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -77,6 +83,13 @@ class Plan:
         return self.expected_tokens * self.seconds_per_token
 
     @property
+    def judging_seconds(self) -> float:
+        """Timed judges × the answers of the benchmarks whose task they judge."""
+        return sum(rate * sum(r.generations for r in self.rows
+                              if r.task in self.judge_tasks.get(name, ()))
+                   for name, rate in self.judge_seconds.items())
+
+    @property
     def training_seconds(self) -> float | None:
         if self.adapters_to_train == 0:
             return 0.0
@@ -104,7 +117,8 @@ def make_plan(cfg: ExperimentConfig) -> tuple[Plan, tuple]:
                          for v in variants)
             rows.append(CellPlan(bench_cfg.name, fmt.name, len(variants), len(items),
                                  cfg.sampling.n_samples,
-                                 bench_cfg.max_tokens or cfg.sampling.max_tokens, cached))
+                                 bench_cfg.max_tokens or cfg.sampling.max_tokens, cached,
+                                 items[0].task if items else "refusal"))
     adapters = [v.adapter for v in variants if v.adapter]  # none with backend openai
     to_train = sum(not (a.folder / "train.json").is_file() for a in adapters)
     return Plan(rows, len(adapters), to_train, cfg.finetune.train.steps), prepared
@@ -113,7 +127,7 @@ def make_plan(cfg: ExperimentConfig) -> tuple[Plan, tuple]:
 def calibrate(plan: Plan, cfg: ExperimentConfig, prepared: tuple, n_items: int = 16,
               max_tokens: int = 64) -> Plan:
     """Time a few real answers (and two fine-tuning steps, when adapters are to be trained)."""
-    model, benches, _, _, template, formats = prepared
+    model, benches, judges, _, template, formats = prepared
     bench_cfg, items = benches[0]
     items = items[:n_items]
     fmt = formats[0]
@@ -136,9 +150,29 @@ def calibrate(plan: Plan, cfg: ExperimentConfig, prepared: tuple, n_items: int =
     plan.mean_answer_fraction = sum(lengths) / len(lengths)
     plan.notes.append(f"calibration: {len(gens)} answers of {bench_cfg.name} from the base "
                       f"model, {tokens} tokens in {seconds:.1f} s")
+    _time_judges(plan, judges, [(i.prompt, g.text) for i, g in zip(items, gens)])
     if plan.adapters_to_train:
         plan.seconds_per_train_step = _time_train_steps(cfg, model, template)
     return plan
+
+
+def _time_judges(plan: Plan, judges, answers: list[tuple[str, str]]) -> None:
+    """Seconds per answer of each judge that runs a model, after one untimed answer (which
+    loads the model)."""
+    if len(answers) < 2:
+        return
+    for judge in judges:
+        if not getattr(judge, "runs_model", False):
+            continue
+        judge.judge(*answers[0])
+        t0 = time.perf_counter()
+        for prompt, text in answers[1:]:
+            judge.judge(prompt, text)
+        plan.judge_seconds[judge.name] = (time.perf_counter() - t0) / (len(answers) - 1)
+        plan.judge_tasks[judge.name] = tuple(judge.tasks)
+    untimed = [j.name for j in judges if j.kind == "harm"]
+    if untimed:
+        plan.notes.append(f"not timed: LLM judges {', '.join(untimed)} (their endpoint's speed)")
 
 
 def _time_train_steps(cfg: ExperimentConfig, model, template, steps: int = 2) -> float:

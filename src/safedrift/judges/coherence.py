@@ -123,6 +123,7 @@ class PerplexityCoherenceJudge:
     name = "coherence-ppl"
     kind = "coherence"
     tasks = ALL_TASKS
+    runs_model = True  # seconds per answer, not microseconds: `safedrift plan` times it
 
     def __init__(self, reference: str = DEFAULT_REFERENCE, max_nll: float = 4.0,
                  min_tokens: int = 8):

@@ -40,6 +40,7 @@ class Judge(Protocol):
     version: str
     kind: str  # "refusal": labels are LABELS; "coherence", "capability", "toxicity", "harm"
     tasks: tuple[str, ...]  # benchmark tasks whose responses it judges
+    # optional: runs_model = True on judges that run a model here (timed by `safedrift plan`)
 
     def judge(self, prompt: str, response: str, reference: str | None = None) -> Verdict: ...
 

@@ -78,6 +78,7 @@ class LocalToxicityJudge:
     name = "toxicity"
     kind = "toxicity"
     tasks = ("toxicity",)
+    runs_model = True
 
     def __init__(self, head_path: Path = HEAD_PATH, threshold: float = 0.5):
         if not head_path.is_file():
@@ -113,6 +114,7 @@ class HubToxicityJudge:
 
     kind = "toxicity"
     tasks = ("toxicity",)
+    runs_model = True
 
     def __init__(self, name: str, hub_id: str, positive: str, multi_label: bool,
                  threshold: float = 0.5):
