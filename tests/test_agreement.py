@@ -40,5 +40,38 @@ def test_fleiss_kappa_three_judges_perfect_and_chance():
 
 
 def test_one_judge_is_an_error():
-    with pytest.raises(ValueError, match="two judges"):
+    with pytest.raises(ValueError, match="two refusal judges"):
         judge_agreement(_frame({"a": [True, False]}))
+
+
+def test_coherence_judges_agree_on_their_labels_and_the_command_lists_them(tmp_path, capsys):
+    """Judges of another kind are compared among themselves, on their labels; names with '-'
+    (coherence-ppl) print."""
+    from safedrift.cli import main
+    from safedrift.store import ResultsStore
+
+    heur = ["degenerate"] * 3 + ["coherent"] * 7
+    ppl = ["degenerate"] * 4 + ["coherent"] * 6
+    rows = []
+    for judge, labels in {"coherence": heur, "coherence-ppl": ppl}.items():
+        for i, label in enumerate(labels):
+            rows.append({"run_id": "r", "gen_key": "g", "item_id": f"i{i}", "sample_index": 0,
+                         "judge": judge, "judge_kind": "coherence", "label": label,
+                         "refused": False, "model_id": "tuned", "benchmark": "b",
+                         "response": f"answer {i}"})
+    frame = pd.concat([pd.DataFrame(rows), _frame({"refusal": [True] * 10})],
+                      ignore_index=True)
+    res = judge_agreement(frame, kind="coherence")
+    assert res.judges == ("coherence", "coherence-ppl") and res.field == "label"
+    assert res.pairs.iloc[0].agreement == pytest.approx(0.9)
+    assert list(res.disagreements["item_id"]) == ["i3"]
+    with pytest.raises(ValueError, match="two toxicity judges"):
+        judge_agreement(frame, kind="toxicity")
+
+    db = tmp_path / "results.duckdb"
+    with ResultsStore(db) as store:
+        store.start_run("r", {}, {}, "sha")
+        store.write_results(pd.DataFrame(rows))
+    assert main(["judges", "agree", str(db), "--kind", "coherence"]) == 0
+    out = capsys.readouterr().out
+    assert "coherence-ppl=degenerate" in out and "1 answers with disagreement" in out

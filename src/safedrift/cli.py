@@ -172,10 +172,11 @@ def _cmd_agree(args, console: Console) -> int:
 
     db, results = _run_results(args.run)
     try:
-        a = judge_agreement(results, args.field)
+        a = judge_agreement(results, args.field, args.kind)
     except ValueError as e:
         raise SafedriftError(f"{db}: {e}") from None
-    table = Table(title=f"Judge agreement on {args.field} ({a.pairs['n'].iloc[0]} answers)",
+    table = Table(title=f"{args.kind.capitalize()} judges' agreement on {a.field} "
+                  f"({a.pairs['n'].iloc[0]} answers)",
                   title_justify="left")
     for col in ("judge A", "judge B", "agreement", "Cohen's kappa"):
         table.add_column(col)
@@ -184,9 +185,9 @@ def _cmd_agree(args, console: Console) -> int:
     console.print(table)
     console.print(f"Fleiss' kappa over {len(a.judges)} judges: {a.fleiss_kappa:.3f}; "
                   f"{len(a.disagreements)} answers with disagreement", highlight=False)
-    for r in a.disagreements.head(args.show).itertuples():
-        labels = ", ".join(f"{j}={getattr(r, j)}" for j in a.judges)
-        console.print(f"- {r.model_id} {r.item_id}: {labels}: {r.response[:120]!r}",
+    for r in a.disagreements.head(args.show).to_dict("records"):  # judge names hold '-'
+        labels = ", ".join(f"{j}={r[j]}" for j in a.judges)
+        console.print(f"- {r['model_id']} {r['item_id']}: {labels}: {r['response'][:120]!r}",
                       highlight=False, markup=False)
     return 0
 
@@ -279,7 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = jsub.add_parser("agree", help="pairwise agreement, Cohen's and Fleiss' kappa, and the "
                         "answers on which a run's judges disagree")
     g.add_argument("run", help="run folder or results.duckdb")
-    g.add_argument("--field", choices=["refused", "label"], default="refused")
+    g.add_argument("--field", choices=["refused", "label"], default="refused",
+                   help="refusal judges: binary refused, or the 3-class label")
+    g.add_argument("--kind", choices=["refusal", "coherence", "toxicity", "harm"],
+                   default="refusal", help="which judges to compare (one label space)")
     g.add_argument("--show", type=int, default=10, help="disagreements to print")
     a = sub.add_parser("analyze", help="intervals, paired tests, variance decomposition, "
                        "stability and power for a run")

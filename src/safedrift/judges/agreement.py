@@ -26,17 +26,23 @@ class Agreement:
     disagreements: pd.DataFrame  # one row per answer the judges label differently
 
 
-def judge_agreement(results: pd.DataFrame, field: str = "refused") -> Agreement:
-    """`field`: "refused" (binary) or "label" (full / partial refusal / compliance)."""
+def judge_agreement(results: pd.DataFrame, field: str = "refused",
+                    kind: str = "refusal") -> Agreement:
+    """Agreement among the judges of one `kind` (one label space: refusal, coherence, toxicity,
+    harm). `field` (refusal judges): "refused" (binary) or "label" (full / partial refusal /
+    compliance); judges of other kinds are compared on their label."""
     from safedrift.judges import judge_kind
 
     kinds = {j: judge_kind(j, results) for j in results["judge"].unique()}
-    results = results[results["judge"].map(kinds) == "refusal"]  # one label space
+    results = results[results["judge"].map(kinds) == kind]
+    if kind != "refusal":
+        field = "label"
     key = [k for k in KEY if k in results]
     wide = results.pivot_table(index=key, columns="judge", values=field, aggfunc="first")
     judges = tuple(wide.columns)
     if len(judges) < 2:
-        raise ValueError(f"agreement needs two judges; these results have {list(judges)}")
+        raise ValueError(f"agreement needs two {kind} judges; these results have "
+                         f"{list(judges)}")
     wide = wide.dropna()
     rows = []
     for a, b in combinations(judges, 2):
