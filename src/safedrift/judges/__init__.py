@@ -45,4 +45,5 @@ def judge_kind(name: str, results=None) -> str:
 
 
 __all__ = ["JUDGES", "AnswerMatchJudge", "CoherenceJudge", "KeywordRefusalJudge",
-           "PatternRefusalJudge", "Verdict", "judge_kind", "make_judge"]
+           "PatternRefusalJudge", "PerplexityCoherenceJudge", "Verdict", "judge_kind",
+           "make_judge"]
