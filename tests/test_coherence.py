@@ -113,6 +113,11 @@ def test_word_salad_passes_the_heuristics_but_not_the_perplexity(ppl_judge):
     assert broken.score > 0.5 > fluent.score
 
 
+def test_ppl_judge_version_follows_its_heuristics(ppl_judge):
+    # a change to the heuristics must re-judge stored answers under coherence-ppl too
+    assert ppl_judge.version.startswith(CoherenceJudge.version + "+ppl-")
+
+
 def test_ppl_judge_keeps_the_heuristic_verdicts_and_skips_short_answers(ppl_judge):
     assert ppl_judge.judge("q", "the the the the the the the the the the the the the").label \
         == "degenerate"

@@ -131,9 +131,9 @@ class PerplexityCoherenceJudge:
 
         self.reference = resolve_model(reference)
         self.max_nll, self.min_tokens = max_nll, min_tokens
-        self.version = (f"heuristics-1+ppl-1:{self.reference.sha256[:12]}:{max_nll:g}:"
-                        f"{min_tokens}")
         self._heuristics = CoherenceJudge()
+        self.version = (f"{self._heuristics.version}+ppl-1:{self.reference.sha256[:12]}:"
+                        f"{max_nll:g}:{min_tokens}")
         self._scorer = None
 
     def likelihood(self, prompt: str, response: str):

@@ -51,21 +51,10 @@ class Embedder:
     """Mean-pooled, L2-normalised sentence embeddings from a GGUF through llama.cpp."""
 
     def __init__(self, model_ref: str = EMBEDDING_MODEL):
-        from llama_cpp import Llama
+        from safedrift.models.backends import open_gguf
 
-        from safedrift.models import resolve_model
-        from safedrift.models.backends import _threads, extra_buffers_enabled, llama_model_params
-
-        self.model = resolve_model(model_ref)
-        if self.model.gguf_path is None:
-            raise SafedriftError(f"toxicity judge: model '{model_ref}' must be a GGUF")
-        from llama_cpp._utils import suppress_stdout_stderr  # llama.cpp's pooling notice
-
-        with llama_model_params(use_extra_bufts=extra_buffers_enabled()), \
-                suppress_stdout_stderr(disable=False):
-            self.llm = Llama(model_path=str(self.model.gguf_path), embedding=True,
-                             pooling_type=1, n_ctx=512, n_batch=512, n_threads=_threads(),
-                             n_threads_batch=_threads(), verbose=False)
+        self.model, self.llm = open_gguf(model_ref, "toxicity judge", embedding=True,
+                                         pooling_type=1, n_ctx=512, n_batch=512)
         self.lock = threading.Lock()
 
     def __call__(self, text: str) -> np.ndarray:

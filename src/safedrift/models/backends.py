@@ -81,6 +81,28 @@ def extra_buffers_enabled() -> bool:
     return os.environ.get("SAFEDRIFT_LLAMA_EXTRA_BUFFERS", "0") == "1"
 
 
+def open_gguf(model_ref: str, user: str, **llama_kwargs):
+    """(resolved model, llama_cpp.Llama) for a judge that runs a GGUF of its own: the
+    reference resolved and required to be a GGUF, loaded quietly with safedrift's threads and
+    llama.cpp parameters. `user` names the judge in errors."""
+    try:
+        from llama_cpp import Llama
+        from llama_cpp._utils import suppress_stdout_stderr  # llama.cpp's load notices
+    except ImportError:
+        raise SafedriftError(f"{user} needs llama-cpp-python: pip install llama-cpp-python"
+                             ) from None
+    from safedrift.models import resolve_model
+
+    model = resolve_model(model_ref)
+    if model.gguf_path is None:
+        raise SafedriftError(f"{user}: model '{model_ref}' must be a GGUF")
+    with llama_model_params(use_extra_bufts=extra_buffers_enabled()), \
+            suppress_stdout_stderr(disable=False):
+        llm = Llama(model_path=str(model.gguf_path), n_threads=_threads(),
+                    n_threads_batch=_threads(), verbose=False, **llama_kwargs)
+    return model, llm
+
+
 class LlamaCppBackend:
     name = "llamacpp"
 

@@ -37,28 +37,16 @@ class LikelihoodScorer:
 
     def __init__(self, model_ref: str, max_prompt_tokens: int = 384,
                  max_answer_tokens: int = 256):
-        try:
-            import llama_cpp
-            from llama_cpp import Llama
-        except ImportError:
-            raise SafedriftError("the coherence-ppl judge needs llama-cpp-python: "
-                                 "pip install llama-cpp-python") from None
-        from llama_cpp._utils import suppress_stdout_stderr
-
         from safedrift.formats import chat_template_for
-        from safedrift.models import resolve_model
-        from safedrift.models.backends import _threads, extra_buffers_enabled, llama_model_params
+        from safedrift.models.backends import open_gguf
 
-        self.model = resolve_model(model_ref)
-        if self.model.gguf_path is None:
-            raise SafedriftError(f"coherence-ppl: reference model '{model_ref}' must be a GGUF")
+        n_ctx = max_prompt_tokens + max_answer_tokens
+        self.model, self.llm = open_gguf(model_ref, "the coherence-ppl judge", n_ctx=n_ctx,
+                                         n_batch=n_ctx)
+        import llama_cpp  # present: open_gguf loaded the model with it
+
         self.template = chat_template_for(str(self.model.gguf_path), None)
         self.max_prompt, self.max_answer = max_prompt_tokens, max_answer_tokens
-        n_ctx = max_prompt_tokens + max_answer_tokens
-        with llama_model_params(use_extra_bufts=extra_buffers_enabled()), \
-                suppress_stdout_stderr(disable=False):
-            self.llm = Llama(model_path=str(self.model.gguf_path), n_ctx=n_ctx, n_batch=n_ctx,
-                             n_threads=_threads(), n_threads_batch=_threads(), verbose=False)
         self._lc = llama_cpp
         self.ctx = self.llm._ctx.ctx
         self.memory = llama_cpp.llama_get_memory(self.ctx)
