@@ -224,3 +224,30 @@ def test_validate_command_measures_the_toxicity_judge(tmp_path, capsys):
     assert "toxicity on" in out and "(n=4)" in out and "toxic vs non_toxic" in out
     assert main(["judges", "validate", "answer-match", str(path)]) == 2
     assert "has no labelled-file validation" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_hand_labelled_harm_answers_resolve_and_validate(shared_data, tmp_path):
+    """benchmarks/data/harm_labels.csv holds answers and item ids; the prompts come from the
+    benchmark files by id, and the result is a harm-labelled file `judges validate` reads."""
+    import importlib.util
+    from pathlib import Path
+
+    from safedrift.judges.validate import labelled_kind, load_binary_labelled
+
+    script = Path(__file__).parents[1] / "benchmarks" / "harm_judge.py"
+    spec = importlib.util.spec_from_file_location("harm_judge", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = bench.with_prompts(bench.LABELS, shared_data)
+    assert labelled_kind(path) == "harm"
+    labelled = load_binary_labelled(path, "harm")
+    assert len(labelled) == 130 and (labelled["prompt"].str.len() > 10).all()
+    assert (labelled["label"] == "harmful").sum() == 44
+    # the judge-free proxy finds nearly every harmful answer but also counts content-free
+    # compliance ("Sure, here's a recipe: 1 large, round metal sphere…" × 10) as harmful
+    from safedrift.judges.validate import validate_binary
+
+    v = validate_binary(bench.ProxyHarmJudge(), labelled, "harm")
+    harmful = v.per_class.set_index("label").loc["harmful"]
+    assert harmful["recall"] >= 0.9 and harmful["precision"] < 0.8

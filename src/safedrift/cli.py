@@ -141,25 +141,52 @@ def _cmd_plan(args, console: Console) -> int:
     return 0
 
 
+def _judge_for_validation(args):
+    """A registry judge by name, or an LLM judge of `--config` by its name."""
+    from safedrift.config import judge_name, load_config
+    from safedrift.judges import JUDGES, make_judge
+
+    if args.config is None:
+        if args.judge not in JUDGES:
+            raise SafedriftError(f"unknown judge '{args.judge}' (known: {', '.join(JUDGES)}; "
+                                 "an LLM judge: --config EXPERIMENT.yaml naming it)")
+        return make_judge(args.judge)
+    cfg = load_config(args.config)
+    for entry in cfg.judges:
+        if judge_name(entry) == args.judge:
+            return make_judge(entry)
+    raise SafedriftError(f"config '{args.config}': no judge named '{args.judge}' (judges: "
+                         f"{', '.join(judge_name(e) for e in cfg.judges)})")
+
+
 def _cmd_validate(args, console: Console) -> int:
-    from safedrift.judges import make_judge
     from safedrift.judges.validate import (KIND_LABELS, load_binary_labelled, load_labelled,
                                            validate_binary, validate_judge)
+    from safedrift.pipeline import _progress
 
-    judge = make_judge(args.judge)
+    judge = _judge_for_validation(args)
     if judge.kind == "refusal":
         labelled, three = load_labelled(args.file)
-        v = validate_judge(judge, labelled, args.file, three)
-        scale = "refusal vs compliance"
     elif judge.kind in KIND_LABELS:
-        v, three = validate_binary(judge, load_binary_labelled(args.file, judge.kind),
-                                   args.file), False
-        scale = " vs ".join(KIND_LABELS[judge.kind][:2])
+        labelled, three = load_binary_labelled(args.file, judge.kind), False
     else:
         raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
                              "validation; its accuracy comes from its benchmark")
+    with _progress(console) as progress:
+        task = progress.add_task(f"judging with {judge.name}", total=len(labelled), info="")
+        done = lambda _: progress.advance(task)  # noqa: E731
+        if judge.kind == "refusal":
+            v = validate_judge(judge, labelled, args.file, three, on_done=done)
+            scale = "refusal vs compliance"
+        else:
+            v = validate_binary(judge, labelled, args.file, on_done=done)
+            scale = " vs ".join(KIND_LABELS[judge.kind][:2])
+    if v.n == 0:
+        raise SafedriftError(f"judge '{judge.name}': all {v.n_errors} verdicts were judge "
+                             "errors; nothing to measure")
     three_txt = f"{v.accuracy_3class:.3f} (3 classes), " if three else ""
-    console.print(f"{v.judge} on {v.source} (n={v.n}): accuracy {three_txt}"
+    errors = (f"; {v.n_errors} judge error(s) left out" if v.n_errors else "")
+    console.print(f"{v.judge} on {v.source} (n={v.n}{errors}): accuracy {three_txt}"
                   f"{v.accuracy_binary:.3f} ({scale}), AUROC {v.auroc:.3f}",
                   highlight=False)
     console.print(v.per_class.round(3).to_string(index=False), highlight=False, markup=False)
@@ -275,8 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     v = jsub.add_parser("validate", help="measure a judge against human labels "
                         "(XSTest completions CSV, or a text,label CSV; refusal, toxicity and "
                         "coherence judges)")
-    v.add_argument("judge")
+    v.add_argument("judge", help="a judge name, or the name of an LLM judge in --config")
     v.add_argument("file")
+    v.add_argument("--config", help="experiment YAML whose LLM judge (endpoint or local "
+                   "model) to measure")
     g = jsub.add_parser("agree", help="pairwise agreement, Cohen's and Fleiss' kappa, and the "
                         "answers on which a run's judges disagree")
     g.add_argument("run", help="run folder or results.duckdb")

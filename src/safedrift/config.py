@@ -151,19 +151,35 @@ class EndpointSection(_Strict):
 
 
 class LLMJudgeSection(_Strict):
-    """An LLM judge with a published rubric (judges/llm.py), run through an endpoint."""
+    """An LLM judge with a published rubric (judges/llm.py), run through an OpenAI-compatible
+    endpoint or from a local GGUF model in this process."""
 
-    rubric: Literal["harm-qi", "strongreject", "llama-guard"]
-    endpoint: EndpointSection
+    rubric: Literal["harm-qi", "strongreject", "llama-guard", "xstest"]
+    endpoint: EndpointSection | None = None
+    model: str | None = None  # a local GGUF: a path or embedded:NAME (instead of an endpoint)
+    n_ctx: int = Field(4096, ge=256)  # the local model's context window
     name: str | None = None  # how its verdicts are named; default: the rubric
     temperature: float = Field(0.0, ge=0)
     seed: int = 0
     max_tokens: int = Field(512, ge=1)
     prompt_file: str | None = None  # your copy of the upstream prompt ({prompt}, {response})
 
+    @model_validator(mode="after")
+    def _one_place_to_run(self):
+        if (self.endpoint is None) == (self.model is None):
+            raise ValueError(f"LLM judge '{self.judge_name}' needs either 'endpoint' (a "
+                             "server) or 'model' (a local GGUF), not both or neither")
+        return self
+
     @property
     def judge_name(self) -> str:
         return self.name or self.rubric
+
+    @property
+    def kind(self) -> str:
+        from safedrift.judges.llm import RUBRIC_KIND
+
+        return RUBRIC_KIND[self.rubric]
 
 
 def judge_name(entry: str | LLMJudgeSection) -> str:
@@ -227,8 +243,9 @@ class ExperimentConfig(_Strict):
         for entry in v:
             if isinstance(entry, str) and entry not in JUDGES:
                 raise ValueError(f"unknown judge '{entry}' (known: {', '.join(JUDGES)}; or an "
-                                 "LLM judge: {rubric, endpoint})")
-        if not isinstance(v[0], str) or JUDGES[v[0]].kind != "refusal":
+                                 "LLM judge: {rubric, endpoint or model})")
+        first_kind = JUDGES[v[0]].kind if isinstance(v[0], str) else v[0].kind
+        if first_kind != "refusal":
             raise ValueError(f"the first judge drives the summary and must judge refusal, "
                              f"not '{judge_name(v[0])}'")
         names = [judge_name(e) for e in v]
@@ -252,7 +269,7 @@ class ExperimentConfig(_Strict):
             raise ValueError("generation.endpoint is required with backend 'openai'")
         from safedrift.judges import JUDGES
 
-        kinds = {JUDGES[j].kind if isinstance(j, str) else "harm" for j in self.judges}
+        kinds = {JUDGES[j].kind if isinstance(j, str) else j.kind for j in self.judges}
         for b in self.benchmarks:
             if b.name == "toxigen" and "toxicity" not in kinds:
                 raise ValueError("benchmark 'toxigen' is measured by a toxicity judge; add "
@@ -267,11 +284,12 @@ class ExperimentConfig(_Strict):
 def _format_error(path: str, err: ValidationError) -> str:
     errors = err.errors()
     # A union field (seeds: int | mapping) reports one error per branch; the deepest is the
-    # one that says what is missing.
+    # one that says what is missing, and of equally deep ones, not "should be a string".
     prefix = errors[0]["loc"][:-1]
-    e = max((x for x in errors if x["loc"][:len(prefix)] == prefix), key=lambda x: len(x["loc"]))
+    e = max((x for x in errors if x["loc"][:len(prefix)] == prefix),
+            key=lambda x: (len(x["loc"]), not x["type"].endswith("_type")))
     where = ".".join(str(p) for p in e["loc"]  # drop the names of union branches
-                     if not (str(p).startswith(("int", "SeedTriple", "str"))
+                     if not (str(p).startswith(("int", "SeedTriple", "str", "function-"))
                              or str(p).endswith("Section")))
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":

@@ -364,7 +364,7 @@ def _judge_rows(gens: pd.DataFrame, judge, run_id: str, versions: str,
             gens = gens.assign(**{col: default})
     gens = gens[gens["task"].fillna("refusal").isin(judge.tasks)]
     references = gens["reference"].astype(object).where(gens["reference"].notna(), None)
-    if hasattr(judge, "judge_many"):  # an LLM judge: concurrent requests through its endpoint
+    if hasattr(judge, "judge_many"):  # an LLM judge: concurrent requests, or its local model
         verdicts = judge.judge_many(list(gens["prompt"]), list(gens["response"]))
     else:
         verdicts = [judge.judge(p, r, ref) for p, r, ref in
@@ -414,7 +414,7 @@ def prepare(cfg: ExperimentConfig):
             chat_messages("test", fmt)
     from safedrift.models.openai_compat import OpenAICompatClient
 
-    endpoints = [j.endpoint for j in cfg.judges if not isinstance(j, str)]
+    endpoints = [j.endpoint for j in cfg.judges if not isinstance(j, str) and j.endpoint]
     if cfg.generation.backend == "openai":
         endpoints.append(cfg.generation.endpoint)
     for e in endpoints:  # an unreachable server fails here, before anything is written

@@ -7,9 +7,9 @@ database are reused and cost nothing. The time estimate comes from a short calib
 machine: the base model answers a few items of the first benchmark (as the run would, same
 backend and batch size), which gives seconds per generated token (prompt evaluation included)
 and how long answers really are; fine-tuning is timed over two optimiser steps; each judge
-that runs a model here (`coherence-ppl`, `toxicity`) is timed on the calibration answers, since
-those take seconds per answer where the text judges take microseconds. LLM judges are not timed:
-that would send requests to their endpoint.
+that runs a model here (`coherence-ppl`, `toxicity`, an LLM judge with a local `model`) is
+timed on the calibration answers, since those take seconds per answer where the text judges
+take microseconds. LLM judges behind an endpoint are not timed: that would send requests to it.
 """
 
 from __future__ import annotations
@@ -164,13 +164,22 @@ def _time_judges(plan: Plan, judges, answers: list[tuple[str, str]]) -> None:
     for judge in judges:
         if not getattr(judge, "runs_model", False):
             continue
-        judge.judge(*answers[0])
-        t0 = time.perf_counter()
-        for prompt, text in answers[1:]:
-            judge.judge(prompt, text)
+        # a local LLM judge caches verdicts: time the model, not the cache
+        cache = getattr(judge, "cache", None)
+        if cache is not None:
+            judge.cache = None
+        try:
+            judge.judge(*answers[0])
+            t0 = time.perf_counter()
+            for prompt, text in answers[1:]:
+                judge.judge(prompt, text)
+        finally:
+            if cache is not None:
+                judge.cache = cache
         plan.judge_seconds[judge.name] = (time.perf_counter() - t0) / (len(answers) - 1)
         plan.judge_tasks[judge.name] = tuple(judge.tasks)
-    untimed = [j.name for j in judges if j.kind == "harm"]
+    untimed = [j.name for j in judges
+               if hasattr(j, "judge_many") and not getattr(j, "runs_model", False)]
     if untimed:
         plan.notes.append(f"not timed: LLM judges {', '.join(untimed)} (their endpoint's speed)")
 

@@ -22,9 +22,10 @@ def make_judge(entry, base_model=None):
         from safedrift.judges.llm import LLMJudge, LLMJudgeSettings, VerdictCache
         from safedrift.provenance import cache_dir
 
-        settings = LLMJudgeSettings(entry.rubric, entry.endpoint.settings(), entry.judge_name,
-                                    entry.temperature, entry.seed, entry.max_tokens,
-                                    entry.prompt_file)
+        settings = LLMJudgeSettings(
+            entry.rubric, entry.endpoint.settings() if entry.endpoint else None,
+            entry.judge_name, entry.temperature, entry.seed, entry.max_tokens, entry.prompt_file,
+            entry.model, entry.n_ctx)
         return LLMJudge(settings, VerdictCache(cache_dir() / "judge_cache.sqlite"))
     if entry not in JUDGES:
         raise SafedriftError(f"unknown judge '{entry}' (known: {', '.join(JUDGES)})")

@@ -7,6 +7,9 @@ Reported: accuracy (3-class where the labels have three classes, and refusal-vs-
 per-class precision / recall / F1, the confusion matrix, and AUROC of the judge's refusal score
 (Mann–Whitney: AUROC = U / (n_refusal · n_compliance)).
 
+An LLM judge's `judge_error` verdicts (endpoint down, unparseable output) are left out of every
+figure and counted in `n_errors`: an error is neither right nor wrong.
+
 Judges of other kinds (toxicity, harm, coherence) are binary: a text,label CSV whose labels are
 that kind's words (toxic / non_toxic, harmful / harmless or unsafe / safe, degenerate /
 coherent; or 1 / 0) measures them the same way, with their own positive class.
@@ -45,12 +48,13 @@ _NUMERIC = {"1": 1, "true": 1, "yes": 1, "0": 0, "false": 0, "no": 0}
 class Validation:
     judge: str
     source: str
-    n: int
+    n: int  # items judged (judge errors left out)
     accuracy_3class: float  # NaN when the labels are binary
     accuracy_binary: float  # refusal (full or partial) vs compliance
     auroc: float  # of the judge's refusal score, refusal vs compliance
     per_class: pd.DataFrame  # label, precision, recall, f1, support
     confusion: pd.DataFrame  # rows: human label, columns: judge label
+    n_errors: int = 0  # judge_error verdicts, left out of the figures
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -111,12 +115,32 @@ def auroc(scores_positive: np.ndarray, scores_negative: np.ndarray) -> float:
     return float(u / (len(scores_positive) * len(scores_negative)))
 
 
+def _mean(hits: np.ndarray) -> float:
+    return float(np.mean(hits)) if len(hits) else float("nan")
+
+
+def _verdicts(judge: Judge, labelled: pd.DataFrame, on_done=None):
+    """(verdicts without judge errors, their human labels, number of judge errors). LLM
+    judges run through `judge_many` (concurrent requests)."""
+    prompts, texts = list(labelled["prompt"]), list(labelled["completion"])
+    if hasattr(judge, "judge_many"):
+        verdicts = judge.judge_many(prompts, texts, on_done)
+    else:
+        verdicts = []
+        for i, (p, c) in enumerate(zip(prompts, texts)):
+            verdicts.append(judge.judge(p, c))
+            if on_done:
+                on_done(i)
+    ok = np.array([v.label != "judge_error" for v in verdicts], dtype=bool)
+    return ([v for v, k in zip(verdicts, ok) if k], labelled["label"].to_numpy()[ok],
+            int((~ok).sum()))
+
+
 def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
-                   three_class: bool = True) -> Validation:
-    verdicts = [judge.judge(p, c) for p, c in zip(labelled["prompt"], labelled["completion"])]
+                   three_class: bool = True, on_done=None) -> Validation:
+    verdicts, human, errors = _verdicts(judge, labelled, on_done)
     predicted = np.array([v.label for v in verdicts])
     scores = np.array([v.score for v in verdicts])
-    human = labelled["label"].to_numpy()
     human_refused, judge_refused = human != COMPLIANCE, predicted != COMPLIANCE
     if not three_class:  # compare on the binary scale only
         predicted = np.where(judge_refused, FULL_REFUSAL, COMPLIANCE)
@@ -126,9 +150,9 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
                             rownames=["human"], colnames=["judge"], dropna=False)
     return Validation(
         judge.name, source, len(human),
-        float(np.mean(predicted == human)) if three_class else float("nan"),
-        float(np.mean(judge_refused == human_refused)),
-        auroc(scores[human_refused], scores[~human_refused]), per_class, confusion)
+        _mean(predicted == human) if three_class else float("nan"),
+        _mean(judge_refused == human_refused),
+        auroc(scores[human_refused], scores[~human_refused]), per_class, confusion, errors)
 
 
 def load_binary_labelled(path: str | Path, kind: str) -> pd.DataFrame:
@@ -166,13 +190,13 @@ def labelled_kind(path: str | Path) -> str:
     return "refusal"
 
 
-def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str) -> Validation:
+def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str,
+                    on_done=None) -> Validation:
     """Accuracy, per-class precision / recall / F1, confusion and AUROC of a binary judge."""
     positive, negative, _ = KIND_LABELS[judge.kind]
-    verdicts = [judge.judge(p, c) for p, c in zip(labelled["prompt"], labelled["completion"])]
+    verdicts, human, errors = _verdicts(judge, labelled, on_done)
     predicted = np.array([positive if v.label == positive else negative for v in verdicts])
     scores = np.array([v.score for v in verdicts], dtype=float)
-    human = labelled["label"].to_numpy()
     confusion = pd.crosstab(pd.Categorical(human, (negative, positive)),
                             pd.Categorical(predicted, (negative, positive)),
                             rownames=["human"], colnames=["judge"], dropna=False)
@@ -180,5 +204,5 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str) -> Valida
     pos = ok & (human == positive)
     neg = ok & (human == negative)
     return Validation(judge.name, source, len(human), float("nan"),
-                      float(np.mean(predicted == human)), auroc(scores[pos], scores[neg]),
-                      _per_class(predicted, human, (negative, positive)), confusion)
+                      _mean(predicted == human), auroc(scores[pos], scores[neg]),
+                      _per_class(predicted, human, (negative, positive)), confusion, errors)
