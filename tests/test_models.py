@@ -132,6 +132,52 @@ def test_backends_agree_on_greedy_outputs(smol, smol_hf):
     assert same >= len(PROMPTS) // 2
 
 
+def test_transformers_batches_greedy_answers_as_one_at_a_time(smol, smol_hf):
+    """Prompts of different lengths decoded together (left-padded) give the answers each
+    gives alone; sampled answers ignore the batch and follow their own seed."""
+    net, tok = smol_hf
+    t = chat_template_for(str(smol.gguf_path), None)
+    prompts = [t.prompt(p) for p in PROMPTS]
+    greedy = Sampling(max_tokens=16)
+    alone = TransformersBackend(net, tok, batch_size=1).generate_many(prompts, greedy,
+                                                                      [0] * len(prompts))
+    done = []
+    batched = TransformersBackend(net, tok, batch_size=4).generate_many(
+        prompts, greedy, [0] * len(prompts), on_done=done.append)
+    assert [g.text for g in batched] == [g.text for g in alone]
+    assert [g.n_tokens for g in batched] == [g.n_tokens for g in alone]
+    assert sorted(done) == list(range(len(prompts)))
+    hot = Sampling(temperature=0.9, top_p=0.95, max_tokens=12)
+    seeds = [11, 12, 13]
+    many = TransformersBackend(net, tok, batch_size=4).generate_many(prompts[:3], hot, seeds)
+    one = TransformersBackend(net, tok).generate
+    assert [g.text for g in many] == [one(p, hot, s).text for p, s in zip(prompts[:3], seeds)]
+
+
+def test_transformers_stops_a_decided_answer_and_leaves_the_others(smol, smol_hf):
+    """Early stopping inside a batch: the answer told to stop ends at that sentence and is
+    marked; its batch-mates are exactly what they are without early stopping."""
+    net, tok = smol_hf
+    t = chat_template_for(str(smol.gguf_path), None)
+    prompts = [t.prompt(p) for p in ("Explain photosynthesis briefly.",
+                                     "Give me three tips for sleeping better.")]
+    backend = TransformersBackend(net, tok, batch_size=2)
+    full = backend.generate_many(prompts, Sampling(max_tokens=48), [0, 0])
+    asked = []
+
+    def stop_first_after_a_sentence(i, text):
+        asked.append(i)
+        return i == 0
+
+    cut = backend.generate_many(prompts, Sampling(max_tokens=48), [0, 0],
+                                stop_early=stop_first_after_a_sentence)
+    assert asked and set(asked) <= {0, 1}
+    assert cut[0].stopped_early and cut[0].finish_reason == "stop"
+    assert cut[0].n_tokens < full[0].n_tokens and full[0].text.startswith(cut[0].text)
+    assert cut[0].text.rstrip()[-1] in ".!?" or "\n" in cut[0].text
+    assert not cut[1].stopped_early and cut[1].text == full[1].text
+
+
 def test_plain_formats_render_without_chat_tokens(smol):
     from safedrift.formats import BUILTIN_FORMATS
 

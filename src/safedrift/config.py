@@ -189,7 +189,8 @@ def judge_name(entry: str | LLMJudgeSection) -> str:
 class GenerationSection(_Strict):
     backend: Literal["llamacpp", "transformers", "openai"] = "llamacpp"
     n_ctx: int = Field(1024, ge=64)  # tokens per sequence: prompt + answer
-    # llama.cpp: sequences decoded together (1: one prompt at a time, as a bare loop does)
+    # sequences decoded together (1: one prompt at a time, as a bare loop does); llama.cpp
+    # always, transformers for greedy decoding (sampled answers go one at a time, own seed)
     batch_size: int = Field(8, ge=1, le=64)
     # stop an answer once its opening is a clear refusal (judges/early_stop.py); measured on
     # 368 real answers: no verdict of any judge changed (benchmarks/early_stop.py)

@@ -233,7 +233,8 @@ class _Backends:
 
                 net = PeftModel.from_pretrained(net, str(variant.adapter.folder))
                 net.eval()
-            backend = TransformersBackend(net, self.hf_state["tok"])
+            backend = TransformersBackend(net, self.hf_state["tok"],
+                                          self.cfg.generation.batch_size)
         self.current = (variant.model_id, backend)
         return backend
 
@@ -257,12 +258,11 @@ class _Backends:
         if self.current is None:
             return
         backend = self.current[1]
-        if hasattr(backend, "generate_many"):
+        if hasattr(backend, "net"):  # transformers: the base stays loaded, the adapter goes
+            if hasattr(backend.net, "unload"):
+                self.hf_state["net"] = backend.net.unload()
+        elif hasattr(backend, "close"):
             backend.close()
-            self.current = None
-            return
-        if hasattr(backend, "net") and hasattr(backend.net, "unload"):
-            self.hf_state["net"] = backend.net.unload()
         elif hasattr(backend, "llm"):
             backend.llm.close()
         self.current = None
@@ -280,10 +280,13 @@ def chat_messages(text: str, fmt) -> list[dict]:
 
 def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
     g = cfg.generation
-    batching = ({"batch_size": g.batch_size} if g.backend == "llamacpp" and g.batch_size > 1
+    batching = ({"batch_size": g.batch_size}
+                if g.backend in ("llamacpp", "transformers") and g.batch_size > 1
                 else {})  # batch 1 keeps the keys of runs made before batching existed
     if g.early_stop:
         batching["early_stop"] = RefusalEarlyStop.version
+    if g.backend == "transformers":  # since it stops early and batches: new answers
+        batching["transformers"] = 2
     if g.backend == "openai":
         e = g.endpoint
         batching["endpoint"] = {"base_url": e.base_url, "api": e.api,

@@ -2,7 +2,8 @@
 continuation, so their outputs can be compared token for token.
 
 - `LlamaCppBackend`: llama.cpp on the quantised GGUF, with a LoRA adapter in GGUF form. Fast on CPU.
-- `TransformersBackend`: the reference, on the dequantised weights (+ PEFT adapter), any device.
+- `TransformersBackend`: the reference, on the dequantised weights (+ PEFT adapter), any device;
+  greedy answers batched (left-padded), early stopping per sequence.
 """
 
 from __future__ import annotations
@@ -164,32 +165,102 @@ class LlamaCppBackend:
 
 
 class TransformersBackend:
+    """transformers generation. Greedy answers are decoded `batch_size` prompts at a time
+    (left-padded, so every answer continues its own prompt); sampled answers one at a time,
+    each under its own seed, so a sample never depends on which prompts shared its batch."""
+
     name = "transformers"
 
-    def __init__(self, net, tok):
-        self.net, self.tok = net, tok
+    def __init__(self, net, tok, batch_size: int = 1):
+        self.net, self.tok, self.batch_size = net, tok, max(1, batch_size)
         vocab = tok.get_vocab()
         eog = {tok.eos_token_id} if tok.eos_token_id is not None else set()
         eog |= {vocab[s] for s in _EOG_STRINGS if s in vocab}
         self.eog_ids = sorted(eog)
 
     def generate(self, prompt: str, sampling: Sampling, seed: int) -> Generation:
+        return self.generate_many([prompt], sampling, [seed])[0]
+
+    def generate_many(self, prompts, sampling: Sampling, seeds, stop_early=None,
+                      on_done=None) -> list[Generation]:
+        """Answers in order; `stop_early(i, text)` is asked after each sentence of answer i
+        whether it can stop; `on_done(i)` reports progress."""
+        size = self.batch_size if sampling.temperature <= 0 else 1
+        out: list[Generation] = []
+        for start in range(0, len(prompts), size):
+            idx = list(range(start, min(start + size, len(prompts))))
+            out += self._batch([prompts[i] for i in idx], sampling, seeds[idx[0]],
+                               stop_early and (lambda row, text, idx=idx:
+                                               stop_early(idx[row], text)))
+            for i in idx:
+                if on_done:
+                    on_done(i)
+        return out
+
+    def _batch(self, prompts, sampling: Sampling, seed: int, stop_early) -> list[Generation]:
         import torch
 
-        ids = self.tok(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        ids = ids.to(next(self.net.parameters()).device)
+        device = next(self.net.parameters()).device
+        rows = [self.tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        width = max(len(r) for r in rows)
+        pad = self.eog_ids[0] if self.eog_ids else 0
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows],
+                            device=device)
+        from transformers import StoppingCriteriaList
+
+        criteria = _EarlyStop(self, width, stop_early) if stop_early else None
         torch.manual_seed(seed)
         greedy = sampling.temperature <= 0
         with torch.no_grad():
-            out = self.net.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids),
-                max_new_tokens=sampling.max_tokens, do_sample=not greedy,
-                temperature=None if greedy else sampling.temperature,
+            generated = self.net.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=sampling.max_tokens,
+                do_sample=not greedy, temperature=None if greedy else sampling.temperature,
                 top_p=None if greedy else sampling.top_p, top_k=None,
-                eos_token_id=self.eog_ids, pad_token_id=self.eog_ids[0] if self.eog_ids else 0)
-        new = out[0, ids.shape[1]:].tolist()
-        stopped = bool(new) and new[-1] in self.eog_ids
-        if stopped:
-            new = new[:-1]
-        text = self.tok.decode(new, skip_special_tokens=True)
-        return Generation(text, len(new) + int(stopped), "stop" if stopped else "length")
+                eos_token_id=self.eog_ids, pad_token_id=pad,
+                stopping_criteria=StoppingCriteriaList([criteria] if criteria else []))
+        answers = []
+        for row in range(len(rows)):
+            new = generated[row, width:].tolist()
+            ended = next((k for k, t in enumerate(new) if t in self.eog_ids), None)
+            early = criteria is not None and criteria.stopped[row]
+            if early:
+                new = new[:criteria.length[row]]
+            elif ended is not None:
+                new = new[:ended]
+            text = self.tok.decode(new, skip_special_tokens=True)
+            finish = "stop" if early or ended is not None else "length"
+            answers.append(Generation(text, len(new) + int(ended is not None and not early),
+                                      finish, stopped_early=early))
+        return answers
+
+
+class _EarlyStop:
+    """A transformers stopping criterion, per sequence (as `BatchedLlamaCppBackend` does it):
+    when an answer's latest token ends a sentence or line, ask whether its verdict is decided;
+    a decided sequence stops (later positions are padding) and remembers its length."""
+
+    def __init__(self, backend: TransformersBackend, prompt_width: int, decided):
+        self.backend, self.width, self.decided = backend, prompt_width, decided
+        self.stopped: dict[int, bool] = {}
+        self.length: dict[int, int] = {}
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        flags = []
+        for row in range(input_ids.shape[0]):
+            if self.stopped.get(row):
+                flags.append(True)
+                continue
+            new = input_ids[row, self.width:].tolist()
+            self.stopped.setdefault(row, False)
+            if not new or any(t in self.backend.eog_ids for t in new):
+                flags.append(False)  # ended by itself (padding after its end)
+                continue
+            piece = self.backend.tok.decode(new[-1:])  # the latest token ends a sentence?
+            if any(c in piece for c in ".!?\n") and self.decided(
+                    row, self.backend.tok.decode(new, skip_special_tokens=True)):
+                self.stopped[row], self.length[row] = True, len(new)
+            flags.append(self.stopped[row])
+        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
