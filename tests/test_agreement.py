@@ -39,6 +39,18 @@ def test_fleiss_kappa_three_judges_perfect_and_chance():
     assert abs(judge_agreement(_frame(noise)).fleiss_kappa) < 0.1
 
 
+def test_an_llm_judges_errors_are_not_compared():
+    """A judge_error verdict (refused False) must not count as a 'compliance' that agrees or
+    disagrees with the other judge: the answer drops out of the comparison."""
+    frame = _frame({"a": [True, True, False, False], "llm": [True, False, False, True]})
+    frame["label"] = np.where(frame["refused"], "full_refusal", "full_compliance")
+    errors = (frame["judge"] == "llm") & frame["item_id"].isin(["i1", "i3"])
+    frame.loc[errors, ["label", "refused"]] = ["judge_error", False]
+    res = judge_agreement(frame)
+    assert res.pairs.iloc[0]["n"] == 2 and res.pairs.iloc[0]["agreement"] == 1.0
+    assert res.disagreements.empty
+
+
 def test_one_judge_is_an_error():
     with pytest.raises(ValueError, match="two refusal judges"):
         judge_agreement(_frame({"a": [True, False]}))

@@ -3,6 +3,7 @@
 Pairwise: raw agreement and Cohen's kappa (Cohen 1960), κ = (p_o − p_e) / (1 − p_e), computed by
 statsmodels from the confusion table of the two judges' labels. All judges together: Fleiss'
 kappa (Fleiss 1971, statsmodels). Disagreements lists each answer on which the judges differ.
+Answers where an LLM judge returned `judge_error` are left out (an error is not a verdict).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def judge_agreement(results: pd.DataFrame, field: str = "refused",
 
     kinds = {j: judge_kind(j, results) for j in results["judge"].unique()}
     results = results[results["judge"].map(kinds) == kind]
+    if "label" in results:  # an LLM judge's error is no verdict: that answer is not compared
+        results = results[~results["label"].isin(["judge_error", "no_reference"])]
     if kind != "refusal":
         field = "label"
     key = [k for k in KEY if k in results]
