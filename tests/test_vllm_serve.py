@@ -61,3 +61,43 @@ def test_clear_errors(tmp_path):
         vllm_serve_plan(_rows(str(gguf)), tmp_path)
     with pytest.raises(SafedriftError, match="no tuned variants"):
         vllm_serve_plan(_rows().iloc[:1], tmp_path)
+
+
+def test_gpu_check_script_says_what_is_missing_in_one_line(tmp_path):
+    """benchmarks/vllm_check.py is the single GPU check of the vLLM route; where vLLM is not
+    installed (CI, this machine) it stops at once with one line, before running anything."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "vllm_check.py"
+    env_path = str(tmp_path)  # a PATH without a vllm command
+    proc = subprocess.run([sys.executable, str(script), "examples/quickstart.yaml",
+                           "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=script.parents[1],
+                          env={"PATH": env_path, "SAFEDRIFT_CACHE": str(tmp_path / "c")})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "vllm_check: the vllm command is not installed: pip install 'safedrift[vllm]'"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_compares_answers_per_model():
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    script = Path(__file__).parents[1] / "benchmarks" / "vllm_check.py"
+    spec = importlib.util.spec_from_file_location("vllm_check", script)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    base = {"benchmark": "b", "format": "chat", "sample_index": 0}
+    ref = pd.DataFrame([{**base, "model_id": m, "item_id": i, "response": r, "refused": f}
+                        for m, i, r, f in [("base", "1", "No.", True), ("base", "2", "Yes", False),
+                                           ("tuned", "1", "Sure", False)]])
+    served = ref.assign(response=["No.", "Yes!", "Sure"], refused=[True, True, False])
+    table = check.compare(ref, served).set_index("model_id")
+    assert table.loc["base", "answers"] == 2 and table.loc["base", "identical"] == 1
+    assert table.loc["base", "refusal_ref"] == 0.5 and table.loc["base", "refusal_vllm"] == 1.0
+    assert table.loc["tuned", "identical"] == 1
