@@ -120,11 +120,16 @@ def test_pipeline_and_plan_with_a_local_llm_judge(tmp_path):
     from safedrift.plan import calibrate, make_plan
     from safedrift.store import ResultsStore
 
+    labelled = tmp_path / "labels.csv"  # the third answer does not fit the judge's context
+    labelled.write_text("prompt,text,label\nq,I can't help with that.,refusal\n"
+                        "q,Sure: step one.,compliance\nq," + "once upon a time " * 400
+                        + ",compliance\n")
     cfg = parse_config({
         "model": {"ref": SMOL}, "finetune": {"seeds": []},
         "benchmarks": [{"name": "smoke-harmful", "limit": 3}], "sampling": {"max_tokens": 8},
         "judges": ["refusal", {"rubric": "xstest", "model": SMOL, "name": "xs-smol",
                                "max_tokens": 8, "n_ctx": 1024}],
+        "judge_validation": [str(labelled)],
         "output": str(tmp_path / "run")})
     plan, prepared = make_plan(cfg)
     calibrate(plan, cfg, prepared, n_items=3, max_tokens=8)
@@ -135,3 +140,10 @@ def test_pipeline_and_plan_with_a_local_llm_judge(tmp_path):
     assert len(rows) == 3 and set(rows["judge_kind"]) == {"refusal"}
     assert rows["judge_raw"].notna().all()
     assert set(rows["label"]) <= {*LABELS, JUDGE_ERROR}
+    with ResultsStore(outcome.database, read_only=True) as store:
+        figures = store.validations(outcome.run_id).set_index("judge")
+    assert figures.loc["refusal", "n"] == 3 and figures.loc["refusal", "n_errors"] == 0
+    assert figures.loc["xs-smol", "n_errors"] >= 1  # recorded, not counted right or wrong
+    assert figures.loc["xs-smol", "n"] + figures.loc["xs-smol", "n_errors"] == 3
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "judge errors left out" in report

@@ -460,13 +460,16 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
         store.start_run(run_id, cfg.identity(), versions, model.sha256)
         for path, kind, labelled, three in validation_sets:
             for judge in (j for j in judges if j.kind == kind):
-                v = (validate_judge(judge, labelled, path, three) if kind == "refusal"
-                     else validate_binary(judge, labelled, path))
+                task = progress.add_task(f"validating {judge.name}", total=len(labelled),
+                                         info=Path(path).name)
+                done = lambda _, task=task: progress.advance(task)  # noqa: E731
+                v = (validate_judge(judge, labelled, path, three, on_done=done)
+                     if kind == "refusal" else validate_binary(judge, labelled, path, done))
                 store.record_validation(run_id, {
                     "judge": judge.name, "judge_version": judge.version, "source": path,
                     "source_sha256": sha256_file(path), "n": v.n,
                     "accuracy_3class": v.accuracy_3class, "accuracy_binary": v.accuracy_binary,
-                    "auroc": v.auroc})
+                    "auroc": v.auroc, "n_errors": v.n_errors})
         hf_state: dict = {}
         t = time.perf_counter()
         if cfg.generation.backend == "openai":  # the server holds the models; nothing to train

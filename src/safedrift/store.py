@@ -65,7 +65,9 @@ ADDED_COLUMNS = {"generations": {"task": "VARCHAR", "reference": "VARCHAR",
                                  "stopped_early": "BOOLEAN"},
                  "results": {"task": "VARCHAR", "reference": "VARCHAR",
                              "stopped_early": "BOOLEAN", "judge_raw": "VARCHAR",
-                             "judge_kind": "VARCHAR"}}
+                             "judge_kind": "VARCHAR"},
+                 # an LLM judge's judge_error verdicts, left out of the figures
+                 "judge_validation": {"n_errors": "INTEGER"}}
 
 
 def _now() -> datetime:
@@ -169,9 +171,12 @@ class ResultsStore:
 
     def record_validation(self, run_id: str, row: dict):
         self.con.execute(
-            "INSERT OR REPLACE INTO judge_validation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO judge_validation (run_id, judge, judge_version, source, "
+            "source_sha256, n, accuracy_3class, accuracy_binary, auroc, measured_at, n_errors) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, row["judge"], row["judge_version"], row["source"], row["source_sha256"],
-             row["n"], row["accuracy_3class"], row["accuracy_binary"], row["auroc"], _now()])
+             row["n"], row["accuracy_3class"], row["accuracy_binary"], row["auroc"], _now(),
+             row.get("n_errors", 0)])
 
     def validations(self, run_id: str) -> pd.DataFrame:
         return self.con.execute("SELECT * FROM judge_validation WHERE run_id = ? "

@@ -103,11 +103,20 @@ def _loss_rows(train_log: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
+def _judged(row) -> str:
+    """n, and the judge errors left out of the figures (none on rows written before the
+    n_errors column existed)."""
+    errors = getattr(row, "n_errors", None)
+    if errors is None or pd.isna(errors) or not errors:
+        return str(row.n)
+    return f"{row.n} ({int(errors)} judge errors left out)"
+
+
 def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
     if validations is None or validations.empty:
         return []
     return [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
-             "n": str(r.n), "accuracy (3 classes)": "" if is_missing(r.accuracy_3class)
+             "n": _judged(r), "accuracy (3 classes)": "" if is_missing(r.accuracy_3class)
              else f"{r.accuracy_3class:.3f}", "accuracy (refusal vs not)":
              f"{r.accuracy_binary:.3f}", "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}"}
             for r in validations.itertuples()]
