@@ -147,3 +147,13 @@ def test_pipeline_and_plan_with_a_local_llm_judge(tmp_path):
     assert figures.loc["xs-smol", "n"] + figures.loc["xs-smol", "n_errors"] == 3
     report = (tmp_path / "run" / "report.md").read_text()
     assert "judge errors left out" in report
+
+
+def test_a_missing_or_non_gguf_local_model_is_one_line(tmp_path):
+    with pytest.raises(SafedriftError, match="no such file or folder"):
+        LLMJudge(LLMJudgeSettings("harm-qi", model=str(tmp_path / "judge.gguf")))
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")
+    (tmp_path / "hf" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(SafedriftError, match="must be a GGUF"):
+        LLMJudge(LLMJudgeSettings("harm-qi", model=str(tmp_path / "hf")))
