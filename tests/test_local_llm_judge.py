@@ -108,6 +108,8 @@ def test_validate_command_measures_a_local_llm_judge(tmp_path, capsys, monkeypat
     assert found, out
     judged, errors = int(found.group(1)), int(found.group(2))
     assert judged + errors == 3 and errors >= 1  # the long answer cannot be judged
+    assert main(["judges", "validate", "refusal", str(labelled), "--per-class", "1"]) == 0
+    assert "(n=2)" in capsys.readouterr().out  # one compliance, one refusal
     assert main(["judges", "validate", "nope", str(labelled), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "no judge named 'nope'" in err and "xs-smol" in err

@@ -172,6 +172,8 @@ def _cmd_validate(args, console: Console) -> int:
     else:
         raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
                              "validation; its accuracy comes from its benchmark")
+    if args.per_class:  # a slow (LLM) judge on a sample: recall per class stays unbiased
+        labelled = labelled.groupby("label", sort=False).head(args.per_class)
     with _progress(console) as progress:
         task = progress.add_task(f"judging with {judge.name}", total=len(labelled), info="")
         done = lambda _: progress.advance(task)  # noqa: E731
@@ -306,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--config", help="experiment YAML whose LLM judge (endpoint or local "
                    "model) to measure")
+    v.add_argument("--per-class", type=int, default=0, metavar="N",
+                   help="judge only the first N answers of each human label (for slow LLM "
+                   "judges; accuracy then describes the sample, per-class recall the file)")
     g = jsub.add_parser("agree", help="pairwise agreement, Cohen's and Fleiss' kappa, and the "
                         "answers on which a run's judges disagree")
     g.add_argument("run", help="run folder or results.duckdb")
