@@ -26,7 +26,7 @@ from safedrift.errors import SafedriftError
 from safedrift.finetune.data import load_examples
 from safedrift.formats import chat_template_for, resolve_format
 from safedrift.hashing import hash_obj, sha256_file
-from safedrift.judges import make_judge
+from safedrift.judges import judge_all, make_judge
 from safedrift.judges.early_stop import RefusalEarlyStop
 from safedrift.judges.validate import (labelled_kind, load_binary_labelled, load_labelled,
                                        validate_binary, validate_judge)
@@ -367,11 +367,8 @@ def _judge_rows(gens: pd.DataFrame, judge, run_id: str, versions: str,
             gens = gens.assign(**{col: default})
     gens = gens[gens["task"].fillna("refusal").isin(judge.tasks)]
     references = gens["reference"].astype(object).where(gens["reference"].notna(), None)
-    if hasattr(judge, "judge_many"):  # an LLM judge: concurrent requests, or its local model
-        verdicts = judge.judge_many(list(gens["prompt"]), list(gens["response"]))
-    else:
-        verdicts = [judge.judge(p, r, ref) for p, r, ref in
-                    zip(gens["prompt"], gens["response"], references)]
+    verdicts = judge_all(judge, list(gens["prompt"]), list(gens["response"]),
+                         list(references))
     out = gens.copy()
     out["run_id"] = run_id
     out["config_hash"] = run_id

@@ -34,6 +34,20 @@ def make_judge(entry, base_model=None):
     return JUDGES[entry]()
 
 
+def judge_all(judge, prompts, responses, references=None, on_done=None) -> list[Verdict]:
+    """Verdicts in order: through `judge_many` where the judge has it (an LLM judge: concurrent
+    requests, or its local model), else one answer at a time; `on_done(i)` reports progress."""
+    if hasattr(judge, "judge_many"):
+        return judge.judge_many(list(prompts), list(responses), on_done)
+    references = [None] * len(prompts) if references is None else references
+    verdicts = []
+    for i, (prompt, response, ref) in enumerate(zip(prompts, responses, references)):
+        verdicts.append(judge.judge(prompt, response, ref))
+        if on_done:
+            on_done(i)
+    return verdicts
+
+
 def judge_kind(name: str, results=None) -> str:
     """The kind of judge `name`: from the results' judge_kind column when it has one (LLM
     judges carry user-chosen names), else from the registry; rows written before the column
@@ -46,5 +60,5 @@ def judge_kind(name: str, results=None) -> str:
 
 
 __all__ = ["JUDGES", "AnswerMatchJudge", "CoherenceJudge", "KeywordRefusalJudge",
-           "PatternRefusalJudge", "PerplexityCoherenceJudge", "Verdict", "judge_kind",
-           "make_judge"]
+           "PatternRefusalJudge", "PerplexityCoherenceJudge", "Verdict", "judge_all",
+           "judge_kind", "make_judge"]

@@ -120,17 +120,11 @@ def _mean(hits: np.ndarray) -> float:
 
 
 def _verdicts(judge: Judge, labelled: pd.DataFrame, on_done=None):
-    """(verdicts without judge errors, their human labels, number of judge errors). LLM
-    judges run through `judge_many` (concurrent requests)."""
-    prompts, texts = list(labelled["prompt"]), list(labelled["completion"])
-    if hasattr(judge, "judge_many"):
-        verdicts = judge.judge_many(prompts, texts, on_done)
-    else:
-        verdicts = []
-        for i, (p, c) in enumerate(zip(prompts, texts)):
-            verdicts.append(judge.judge(p, c))
-            if on_done:
-                on_done(i)
+    """(verdicts without judge errors, their human labels, number of judge errors)."""
+    from safedrift.judges import judge_all
+
+    verdicts = judge_all(judge, list(labelled["prompt"]), list(labelled["completion"]),
+                         on_done=on_done)
     ok = np.array([v.label != "judge_error" for v in verdicts], dtype=bool)
     return ([v for v, k in zip(verdicts, ok) if k], labelled["label"].to_numpy()[ok],
             int((~ok).sum()))
