@@ -209,7 +209,7 @@ class TransformersBackend:
                             device=device)
         from transformers import StoppingCriteriaList
 
-        criteria = _EarlyStop(self, width, stop_early) if stop_early else None
+        criteria = _EarlyStop(self, width, len(rows), stop_early) if stop_early else None
         torch.manual_seed(seed)
         greedy = sampling.temperature <= 0
         with torch.no_grad():
@@ -240,27 +240,22 @@ class _EarlyStop:
     when an answer's latest token ends a sentence or line, ask whether its verdict is decided;
     a decided sequence stops (later positions are padding) and remembers its length."""
 
-    def __init__(self, backend: TransformersBackend, prompt_width: int, decided):
+    def __init__(self, backend: TransformersBackend, prompt_width: int, rows: int, decided):
         self.backend, self.width, self.decided = backend, prompt_width, decided
-        self.stopped: dict[int, bool] = {}
-        self.length: dict[int, int] = {}
+        self.stopped = [False] * rows
+        self.length = [0] * rows  # answer tokens kept, for the stopped rows
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        flags = []
         for row in range(input_ids.shape[0]):
-            if self.stopped.get(row):
-                flags.append(True)
+            if self.stopped[row]:
                 continue
             new = input_ids[row, self.width:].tolist()
-            self.stopped.setdefault(row, False)
             if not new or any(t in self.backend.eog_ids for t in new):
-                flags.append(False)  # ended by itself (padding after its end)
-                continue
+                continue  # ended by itself (padding after its end)
             piece = self.backend.tok.decode(new[-1:])  # the latest token ends a sentence?
             if any(c in piece for c in ".!?\n") and self.decided(
                     row, self.backend.tok.decode(new, skip_special_tokens=True)):
                 self.stopped[row], self.length[row] = True, len(new)
-            flags.append(self.stopped[row])
-        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+        return torch.tensor(self.stopped, dtype=torch.bool, device=input_ids.device)
