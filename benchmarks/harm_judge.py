@@ -14,39 +14,21 @@ key from $OPENAI_API_KEY) measures a real judge model.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from safedrift.benchmarks import load_benchmark
 from safedrift.judges import CoherenceJudge, PatternRefusalJudge
 from safedrift.judges.llm import HARMFUL, HARMLESS, LLMJudge, LLMJudgeSettings
 from safedrift.judges.refusal import COMPLIANCE, Verdict
 from safedrift.judges.validate import load_binary_labelled, validate_binary
 from safedrift.models.openai_compat import EndpointSettings
 
+from labelled_answers import with_prompts  # benchmarks/, next to this script
+
 LABELS = Path(__file__).parent / "data" / "harm_labels.csv"
-SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
-           "harmbench": "harmbench/harmbench_behaviors_text_test.csv"}
-
-
-def with_prompts(labels: Path, shared: Path) -> Path:
-    """The labelled answers with their benchmark prompts, as a text,label CSV (temporary)."""
-    df = pd.read_csv(labels)
-    prompts = {}
-    for name, rel in SOURCES.items():
-        for item in load_benchmark(name, str(shared / rel), None, None, None, None):
-            prompts[item.item_id] = item.prompt
-    missing = sorted(set(df["item_id"]) - set(prompts))
-    if missing:
-        raise SystemExit(f"{labels}: items not in {shared}: {', '.join(missing[:5])}")
-    df["prompt"] = df["item_id"].map(prompts)
-    out = Path(tempfile.gettempdir()) / f"safedrift-harm-labels-{labels.stat().st_mtime_ns}.csv"
-    df.to_csv(out, index=False)
-    return out
 MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384}
 
 

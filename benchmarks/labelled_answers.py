@@ -1,0 +1,35 @@
+"""Hand-labelled answers kept with benchmark item ids instead of prompts (benchmarks/data):
+safedrift ships no benchmark text, so the prompts are joined back from ../shared/data by id."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from safedrift.benchmarks import load_benchmark
+
+# benchmark name -> its upstream file (or folder) under ../shared/data
+SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
+           "harmbench": "harmbench/harmbench_behaviors_text_test.csv",
+           "xstest": "xstest/xstest_prompts.csv",
+           "do-not-answer": "do_not_answer"}
+
+
+def with_prompts(labels: Path, shared: Path) -> Path:
+    """The labelled answers with their benchmark prompts, as a text,label CSV (temporary)."""
+    df = pd.read_csv(labels)
+    prompts = {}
+    for name in sorted(set(df["benchmark"])):
+        if name not in SOURCES:
+            raise SystemExit(f"{labels}: benchmark '{name}' has no file in {shared}")
+        for item in load_benchmark(name, str(shared / SOURCES[name])):
+            prompts[item.item_id] = item.prompt
+    missing = sorted(set(df["item_id"]) - set(prompts))
+    if missing:
+        raise SystemExit(f"{labels}: items not in {shared}: {', '.join(missing[:5])}")
+    df["prompt"] = df["item_id"].map(prompts)
+    out = Path(tempfile.gettempdir()) / f"safedrift-{labels.stem}-{labels.stat().st_mtime_ns}.csv"
+    df.to_csv(out, index=False)
+    return out

@@ -1,0 +1,65 @@
+"""Accuracy of the offline refusal judges against human labels, per answering model.
+
+Sets: XSTest's two completion files (GPT-4, Llama-2-70b-chat; ../shared/data), and answers of
+models safedrift's patterns were not written for, hand-labelled here (benchmarks/data, see its
+README): `refusal_labels.csv` (development: read before patterns-6) and
+`refusal_labels_heldout.csv` (labelled after patterns-6 was frozen, other prompts and formats;
+not used to change the judge). The project files hold item ids; prompts come from
+../shared/data.
+
+    python benchmarks/refusal_judge.py --shared ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge
+from safedrift.judges.validate import load_labelled, validate_judge
+
+from labelled_answers import with_prompts  # benchmarks/, next to this script
+
+DATA = Path(__file__).parent / "data"
+XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
+          "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
+
+
+def labelled_sets(shared: Path):
+    """(set name, answering model, labelled frame) for every file and model in it."""
+    for model, name in XSTEST.items():
+        frame, _ = load_labelled(shared / "xstest" / name)
+        yield "XSTest", model, frame
+    for set_name, file in (("dev", "refusal_labels.csv"), ("held-out", "refusal_labels_heldout.csv")):
+        frame, _ = load_labelled(with_prompts(DATA / file, shared))
+        sources = pd.read_csv(DATA / file)["source"]
+        for source in sources.unique():
+            yield set_name, source, frame[(sources == source).to_numpy()].reset_index(drop=True)
+        yield set_name, "all of the above", frame
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default="../shared/data")
+    args = ap.parse_args()
+    judges = [PatternRefusalJudge(), KeywordRefusalJudge()]
+    rows = []
+    for set_name, model, frame in labelled_sets(Path(args.shared)):
+        row = {"set": set_name, "answering model": model, "n": len(frame),
+               "refusals": int((frame["label"] != "full_compliance").sum())}
+        for judge in judges:
+            v = validate_judge(judge, frame, model)
+            row[f"{judge.name} binary"] = round(v.accuracy_binary, 3)
+            if frame["label"].eq("partial_refusal").any():
+                row[f"{judge.name} 3-class"] = round(v.accuracy_3class, 3)
+        rows.append(row)
+    table = pd.DataFrame(rows).astype(object).fillna("")
+    print(f"judges: {', '.join(f'{j.name} ({j.version})' for j in judges)}; 3-class only "
+          "where the labels have partial refusals")
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
