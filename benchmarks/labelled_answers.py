@@ -14,7 +14,10 @@ from safedrift.benchmarks import load_benchmark
 SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
            "harmbench": "harmbench/harmbench_behaviors_text_test.csv",
            "xstest": "xstest/xstest_prompts.csv",
-           "do-not-answer": "do_not_answer"}
+           "do-not-answer": "do_not_answer",
+           "simplesafetytests": "simplesafetytests/SimpleSafetyTests - test cases.csv",
+           "strongreject": "strongreject/strongreject_dataset.csv",
+           "beavertails": "beavertails_evaluation/BeaverTails-Evaluation.csv"}
 
 
 def with_prompts(labels: Path, shared: Path) -> Path:

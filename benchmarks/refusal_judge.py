@@ -2,10 +2,11 @@
 
 Sets: XSTest's two completion files (GPT-4, Llama-2-70b-chat; ../shared/data), and answers of
 models safedrift's patterns were not written for, hand-labelled here (benchmarks/data, see its
-README): `refusal_labels.csv` (development: read before patterns-6) and
-`refusal_labels_heldout.csv` (labelled after patterns-6 was frozen, other prompts and formats;
-not used to change the judge). The project files hold item ids; prompts come from
-../shared/data.
+README): `refusal_labels.csv` (patterns-6 was written on it), `refusal_labels_heldout.csv`
+(labelled with patterns-6 frozen; patterns-7 was then written on it) and
+`refusal_labels_heldout2.csv` (labelled with patterns-7 frozen; patterns-8 then read it). Run
+`git checkout` of the judge version named to reproduce a held-out figure. The project files hold
+item ids; prompts come from ../shared/data.
 
     python benchmarks/refusal_judge.py --shared ../shared/data
 """
@@ -23,6 +24,10 @@ from safedrift.judges.validate import load_labelled, validate_judge
 from labelled_answers import with_prompts  # benchmarks/, next to this script
 
 DATA = Path(__file__).parent / "data"
+# each file was labelled blind, with the judge version named frozen, then read to write the next
+PROJECT_SETS = {"dev (patterns-6 written on it)": "refusal_labels.csv",
+                "held out from patterns-6": "refusal_labels_heldout.csv",
+                "held out from patterns-7": "refusal_labels_heldout2.csv"}
 XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
           "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
 
@@ -32,7 +37,7 @@ def labelled_sets(shared: Path):
     for model, name in XSTEST.items():
         frame, _ = load_labelled(shared / "xstest" / name)
         yield "XSTest", model, frame
-    for set_name, file in (("dev", "refusal_labels.csv"), ("held-out", "refusal_labels_heldout.csv")):
+    for set_name, file in PROJECT_SETS.items():
         frame, _ = load_labelled(with_prompts(DATA / file, shared))
         sources = pd.read_csv(DATA / file)["source"]
         for source in sources.unique():
