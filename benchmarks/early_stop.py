@@ -66,7 +66,8 @@ def main() -> None:
         for i, (item, g) in enumerate(zip(items, gens)):
             fulls = {j.name: j.judge(item.prompt, g.text) for j in judges}
             for rule_name, rule in rules.items():
-                prefix = next((t for t in seen.get(i, []) if rule.decided(t)), None)
+                prefix = next((t for t in seen.get(i, []) if rule.decided(t, item.prompt)),
+                              None)
                 short = g.n_tokens if prefix is None else len(backend.tokenize(prefix))
                 row = {"rule": rule_name, "variant": variant or "base",
                        "benchmark": item.benchmark, "harmful": item.harmful,

@@ -333,7 +333,8 @@ def _generate_cell(cfg, model, variant, bench_cfg, items, fmt, template, backend
         rule = RefusalEarlyStop()
 
         def stop(i: int, text: str) -> bool:
-            return jobs[i][0].task == "refusal" and rule.decided(text)
+            item = jobs[i][0]
+            return item.task == "refusal" and rule.decided(text, item.prompt)
 
     gens = generate_answers(backend, [prompts[item.item_id] for item, _ in jobs], sampling,
                             [s.seed + j for _, j in jobs], stop_early=stop,
