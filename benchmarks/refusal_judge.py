@@ -5,7 +5,8 @@ models safedrift's patterns were not written for, hand-labelled here (benchmarks
 README): `refusal_labels.csv` (patterns-6 was written on it), `refusal_labels_heldout.csv`
 (labelled with patterns-6 frozen; patterns-7 was then written on it) and
 `refusal_labels_heldout2.csv` (labelled with patterns-7 frozen; patterns-8 then read it) and
-`refusal_labels_heldout3.csv` (labelled with patterns-8 frozen; patterns-9 then read it). Run
+`refusal_labels_heldout3.csv` (labelled with patterns-8 frozen; patterns-9 then read it) and
+`refusal_labels_heldout4.csv` (labelled with patterns-9 frozen). Run
 `git checkout` of the judge version named to reproduce a held-out figure. The project files hold
 item ids; prompts come from ../shared/data.
 
@@ -29,7 +30,8 @@ DATA = Path(__file__).parent / "data"
 PROJECT_SETS = {"dev (patterns-6 written on it)": "refusal_labels.csv",
                 "held out from patterns-6": "refusal_labels_heldout.csv",
                 "held out from patterns-7": "refusal_labels_heldout2.csv",
-                "held out from patterns-8": "refusal_labels_heldout3.csv"}
+                "held out from patterns-8": "refusal_labels_heldout3.csv",
+                "held out from patterns-9": "refusal_labels_heldout4.csv"}
 XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
           "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
 
