@@ -6,16 +6,21 @@ README): `refusal_labels.csv` (patterns-6 was written on it), `refusal_labels_he
 (labelled with patterns-6 frozen; patterns-7 was then written on it) and
 `refusal_labels_heldout2.csv` (labelled with patterns-7 frozen; patterns-8 then read it) and
 `refusal_labels_heldout3.csv` (labelled with patterns-8 frozen; patterns-9 then read it) and
-`refusal_labels_heldout4.csv` (labelled with patterns-9 frozen). Run
-`git checkout` of the judge version named to reproduce a held-out figure. The project files hold
-item ids; prompts come from ../shared/data.
+`refusal_labels_heldout4.csv` (labelled with patterns-9 frozen). A set's held-out figure is
+the judge version it was held out from, on today's labels: `--judge-at REV` loads the pattern
+judge from a git revision (`git log -S '"patterns-7"' -- src/safedrift/judges/refusal.py`
+finds it). The project files hold item ids; prompts come from ../shared/data.
 
-    python benchmarks/refusal_judge.py --shared ../shared/data
+    python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -49,11 +54,28 @@ def labelled_sets(shared: Path):
         yield set_name, "all of the above", frame
 
 
+def pattern_judge_at(rev: str):
+    """The pattern refusal judge as it was at git revision `rev`."""
+    source = subprocess.run(["git", "show", f"{rev}:src/safedrift/judges/refusal.py"],
+                            capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    if source.returncode:
+        raise SystemExit(f"--judge-at {rev}: {source.stderr.strip()}")
+    path = Path(tempfile.mkdtemp()) / f"refusal_{rev}.py"
+    path.write_text(source.stdout)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module.PatternRefusalJudge()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
+    ap.add_argument("--judge-at", help="git revision to take the pattern judge from")
     args = ap.parse_args()
-    judges = [PatternRefusalJudge(), KeywordRefusalJudge()]
+    pattern = pattern_judge_at(args.judge_at) if args.judge_at else PatternRefusalJudge()
+    judges = [pattern, KeywordRefusalJudge()]
     rows = []
     for set_name, model, frame in labelled_sets(Path(args.shared)):
         row = {"set": set_name, "answering model": model, "n": len(frame),
