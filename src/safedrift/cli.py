@@ -162,7 +162,7 @@ def _judge_for_validation(args):
 def _cmd_validate(args, console: Console) -> int:
     from safedrift.judges.validate import (KIND_LABELS, load_binary_labelled, load_labelled,
                                            validate_binary, validate_judge)
-    from safedrift.pipeline import _progress
+    from safedrift.pipeline import progress_bars
 
     judge = _judge_for_validation(args)
     if judge.kind == "refusal":
@@ -174,7 +174,7 @@ def _cmd_validate(args, console: Console) -> int:
                              "validation; its accuracy comes from its benchmark")
     if args.per_class:  # a slow (LLM) judge on a sample: recall per class stays unbiased
         labelled = labelled.groupby("label", sort=False).head(args.per_class)
-    with _progress(console) as progress:
+    with progress_bars(console) as progress:
         task = progress.add_task(f"judging with {judge.name}", total=len(labelled), info="")
         done = lambda _: progress.advance(task)  # noqa: E731
         if judge.kind == "refusal":

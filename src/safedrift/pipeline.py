@@ -74,7 +74,8 @@ class RunOutcome:
     generation_seconds: float = 0.0
 
 
-def _progress(console: Console) -> Progress:
+def progress_bars(console: Console) -> Progress:
+    """The progress display of long work (training, generation, judging); quiet in CI logs."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                     console=console, disable=not console.is_terminal and bool(os.environ.get("CI")))
@@ -454,7 +455,7 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     out.mkdir(parents=True, exist_ok=True)
     versions = package_versions()
     outcome = None
-    with ResultsStore(out / "results.duckdb") as store, _progress(console) as progress:
+    with ResultsStore(out / "results.duckdb") as store, progress_bars(console) as progress:
         store.start_run(run_id, cfg.identity(), versions, model.sha256)
         for path, kind, labelled, three in validation_sets:
             for judge in (j for j in judges if j.kind == kind):

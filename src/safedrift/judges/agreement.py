@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa
 
+from safedrift.judges.refusal import NO_OUTCOME
+
 KEY = ["run_id", "gen_key", "item_id", "sample_index"]
 
 
@@ -37,7 +39,7 @@ def judge_agreement(results: pd.DataFrame, field: str = "refused",
     kinds = {j: judge_kind(j, results) for j in results["judge"].unique()}
     results = results[results["judge"].map(kinds) == kind]
     if "label" in results:  # an LLM judge's error is no verdict: that answer is not compared
-        results = results[~results["label"].isin(["judge_error", "no_reference"])]
+        results = results[~results["label"].isin(NO_OUTCOME)]
     if kind != "refusal":
         field = "label"
     key = [k for k in KEY if k in results]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from safedrift.judges.refusal import Verdict
+from safedrift.judges.refusal import NO_REFERENCE, Verdict
 
-CORRECT, INCORRECT, NO_REFERENCE = "correct", "incorrect", "no_reference"
+CORRECT, INCORRECT = "correct", "incorrect"
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 

@@ -28,6 +28,10 @@ from typing import Protocol
 
 COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL = "full_compliance", "full_refusal", "partial_refusal"
 LABELS = (COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL)
+# labels that carry no outcome: an LLM judge that failed, an answer check without a reference;
+# every figure leaves them out
+JUDGE_ERROR, NO_REFERENCE = "judge_error", "no_reference"
+NO_OUTCOME = (JUDGE_ERROR, NO_REFERENCE)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from safedrift.errors import SafedriftError
-from safedrift.judges.refusal import COMPLIANCE, FULL_REFUSAL, LABELS, Judge
+from safedrift.judges.refusal import COMPLIANCE, FULL_REFUSAL, JUDGE_ERROR, LABELS, Judge
 
 _XSTEST_LABELS = {"1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal",
                   "3_partial_refusal": "partial_refusal"}
@@ -125,7 +125,7 @@ def _verdicts(judge: Judge, labelled: pd.DataFrame, on_done=None):
 
     verdicts = judge_all(judge, list(labelled["prompt"]), list(labelled["completion"]),
                          on_done=on_done)
-    ok = np.array([v.label != "judge_error" for v in verdicts], dtype=bool)
+    ok = np.array([v.label != JUDGE_ERROR for v in verdicts], dtype=bool)
     return ([v for v, k in zip(verdicts, ok) if k], labelled["label"].to_numpy()[ok],
             int((~ok).sum()))
 

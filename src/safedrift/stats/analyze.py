@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from safedrift.judges.refusal import NO_OUTCOME
 from safedrift.stats.clustered import bootstrap_many, cluster_bootstrap_mean
 from safedrift.stats.decisions import (
     Design,
@@ -62,7 +63,7 @@ def from_results(results: pd.DataFrame) -> pd.DataFrame:
     tuned). Verdicts that carry no outcome (judge_error, no_reference) are left out."""
     from safedrift.judges import judge_kind
 
-    results = results[~results["label"].isin(["judge_error", "no_reference"])]
+    results = results[~results["label"].isin(NO_OUTCOME)]
     kinds = {j: judge_kind(j, results) for j in results["judge"].unique()}
     kind = results["judge"].map(kinds)
     outcome = np.where(kind == "refusal", results["refused"].astype(bool),

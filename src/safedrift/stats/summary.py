@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from safedrift.judges.refusal import JUDGE_ERROR, NO_OUTCOME
 from safedrift.stats.estimates import paired_effect, wilson_rate
 from safedrift.stats.text import pct, points, pvalue
 
@@ -42,7 +43,7 @@ def _measure_rows(results: pd.DataFrame, judge: str) -> list[tuple[str, pd.DataF
         if not names or "task" not in results:
             continue
         rows = results[(results["judge"] == names[0]) & (results["task"] == task)]
-        rows = rows[~rows["label"].isin(["no_reference", "judge_error"])]
+        rows = rows[~rows["label"].isin(NO_OUTCOME)]
         if len(rows):
             out.append((measure, rows.assign(positive=(rows["label"] == positive).astype(float))))
     return out
@@ -83,7 +84,7 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     else:
         degenerate = None
     rate_rows, effect_rows, findings, warnings = [], [], [], []
-    errors = results[results["label"] == "judge_error"].groupby("judge").size()
+    errors = results[results["label"] == JUDGE_ERROR].groupby("judge").size()
     for name, n in errors.items():
         warnings.append(f"judge '{name}': {n} answer(s) got a judge_error verdict (endpoint "
                         "failures or unparseable output); they are excluded from its rates")
