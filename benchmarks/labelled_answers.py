@@ -22,6 +22,8 @@ SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
 
 def with_prompts(labels: Path, shared: Path) -> Path:
     """The labelled answers with their benchmark prompts, as a text,label CSV (temporary)."""
+    if not shared.is_dir():
+        raise SystemExit(f"{shared}: no such folder (point --shared at ../shared/data)")
     df = pd.read_csv(labels)
     prompts = {}
     for name in sorted(set(df["benchmark"])):

@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--judge-at", help="git revision to take the pattern judge from")
     args = ap.parse_args()
+    if not (Path(args.shared) / "xstest").is_dir():
+        raise SystemExit(f"--shared {args.shared}: no xstest/ folder (point it at ../shared/data)")
     pattern = pattern_judge_at(args.judge_at) if args.judge_at else PatternRefusalJudge()
     judges = [pattern, KeywordRefusalJudge()]
     rows = []
