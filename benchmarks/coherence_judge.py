@@ -2,18 +2,24 @@
 
 Two measurements, printed as tables:
 
-1. Real fine-tuned outputs, labelled by hand (`benchmarks/data/coherence_labels.csv`: answers
-   of the embedded Qwen and of LoRA fine-tunes of it, trained hard enough to break, to the
-   built-in smoke prompts; labels written before either judge was run on them): accuracy,
-   precision and recall of "degenerate", AUROC of the score.
-2. Known truth by construction: every answer labelled coherent, and the same answer with its
-   words shuffled (word salad: no loop, no template marker, the failure the heuristics cannot
-   see). Recall on the shuffled copies, false flags on the originals.
+1. Real fine-tuned outputs, labelled by hand (benchmarks/data, see its README): answers of the
+   embedded Qwen and of LoRA fine-tunes of it trained hard enough to break. Each file was
+   labelled blind with the judge version named frozen, then read to write the next:
+   `coherence_labels.csv` (heuristics-2 written on it), `coherence_labels_heldout.csv` (held
+   out from heuristics-2; heuristics-3 then read it) and `coherence_labels_heldout2.csv` (held
+   out from heuristics-3; item ids only, prompts joined from ../shared/data). Accuracy,
+   precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
+   the judges from a git revision (`git log -S '"heuristics-3"' -- src/safedrift/judges/
+   coherence.py` finds it), to reproduce a held-out figure.
+2. Known truth by construction: every development answer labelled coherent, and the same
+   answer with its words shuffled (word salad: no loop, no template marker, the failure the
+   heuristics cannot see). Recall on the shuffled copies, false flags on the originals.
 
 Also the per-token negative log-likelihood of each labelled class (the threshold's evidence)
-and responses/s of `coherence-ppl` on 2 cores.
+and responses/s of `coherence-ppl` on 2 cores. `--no-ppl` skips the model (seconds, not
+minutes).
 
-    python benchmarks/coherence_judge.py [--labels FILE] [--max-nll 4.0]
+    python benchmarks/coherence_judge.py [--shared ../shared/data] [--judge-at REV] [--no-ppl]
 """
 
 from __future__ import annotations
@@ -25,10 +31,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from safedrift.judges import CoherenceJudge, PerplexityCoherenceJudge
+from safedrift.judges import coherence
 from safedrift.judges.validate import load_binary_labelled, validate_binary
 
-LABELS = Path(__file__).parent / "data" / "coherence_labels.csv"
+from labelled_answers import module_at, with_prompts  # benchmarks/, next to this script
+
+DATA = Path(__file__).parent / "data"
+SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
+        "held out from heuristics-2": "coherence_labels_heldout.csv",
+        "held out from heuristics-3": "coherence_labels_heldout2.csv"}
+
+
+def labelled_sets(shared: Path):
+    """(set name, labelled frame); files holding item ids need ../shared/data for prompts."""
+    for name, file in SETS.items():
+        path = DATA / file
+        if "item_id" in pd.read_csv(path, nrows=0).columns:
+            if not shared.is_dir():
+                print(f"skipped {file}: its prompts come from --shared, {shared} is missing")
+                continue
+            path = with_prompts(path, shared)
+        yield name, load_binary_labelled(path, "coherence")
 
 
 def shuffled(text: str, seed: int) -> str:
@@ -38,35 +61,49 @@ def shuffled(text: str, seed: int) -> str:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--labels", type=Path, default=LABELS)
+    ap.add_argument("--shared", default="../shared/data")
+    ap.add_argument("--judge-at", help="git revision to take the coherence judges from")
     ap.add_argument("--max-nll", type=float, default=4.0)
+    ap.add_argument("--no-ppl", action="store_true", help="heuristics only (no model)")
     args = ap.parse_args()
 
-    labelled = load_binary_labelled(args.labels, "coherence")
-    ppl = PerplexityCoherenceJudge(max_nll=args.max_nll)
-    judges = [CoherenceJudge(), ppl]
+    module = (module_at(args.judge_at, "src/safedrift/judges/coherence.py") if args.judge_at
+              else coherence)
+    judges = [module.CoherenceJudge()]
+    if not args.no_ppl:
+        judges.append(module.PerplexityCoherenceJudge(max_nll=args.max_nll))
+    sets = dict(labelled_sets(Path(args.shared)))
 
-    print(f"1. hand-labelled answers: {args.labels.name}, n={len(labelled)} "
-          f"({int((labelled['label'] == 'degenerate').sum())} degenerate)")
-    print(f"{'judge':<15}{'accuracy':>9}{'precision':>10}{'recall':>8}{'AUROC':>7}")
-    for judge in judges:
-        v = validate_binary(judge, labelled, str(args.labels))
-        row = v.per_class.set_index("label").loc["degenerate"]
-        print(f"{judge.name:<15}{v.accuracy_binary:>9.3f}{row['precision']:>10.3f}"
-              f"{row['recall']:>8.3f}{v.auroc:>7.3f}")
+    print(f"1. hand-labelled answers; judges: "
+          f"{', '.join(f'{j.name} ({j.version})' for j in judges)}")
+    rows = []
+    for name, labelled in sets.items():
+        for judge in judges:
+            v = validate_binary(judge, labelled, name)
+            row = v.per_class.set_index("label").loc["degenerate"]
+            rows.append({"set": name, "n": len(labelled),
+                         "degenerate": int((labelled["label"] == "degenerate").sum()),
+                         "judge": judge.name, "accuracy": round(v.accuracy_binary, 3),
+                         "precision": round(row["precision"], 3),
+                         "recall": round(row["recall"], 3), "AUROC": round(v.auroc, 3)})
+    print(pd.DataFrame(rows).to_string(index=False))
+    if args.no_ppl:
+        return
+    ppl = judges[1]
+    dev = sets[next(iter(SETS))]
 
     t = time.perf_counter()
-    nll = [ppl.likelihood(p, c) for p, c in zip(labelled["prompt"], labelled["completion"])]
+    nll = [ppl.likelihood(p, c) for p, c in zip(dev["prompt"], dev["completion"])]
     rate = len(nll) / (time.perf_counter() - t)
-    labelled = labelled.assign(nll=[x.nll for x in nll], n_tokens=[x.n_tokens for x in nll])
-    print("\nnats/token under the reference model (quantiles 0 / 10 / 50 / 90 / 100%)")
-    for label, part in labelled[labelled["n_tokens"] >= ppl.min_tokens].groupby("label"):
+    dev = dev.assign(nll=[x.nll for x in nll], n_tokens=[x.n_tokens for x in nll])
+    print("\nnats/token under the reference model, development set (quantiles 0 / 10 / 50 / "
+          "90 / 100%)")
+    for label, part in dev[dev["n_tokens"] >= ppl.min_tokens].groupby("label"):
         q = np.quantile(part["nll"], [0, 0.1, 0.5, 0.9, 1.0])
         print(f"{label:<12} n={len(part):<4}"
               + " ".join(f"{x:6.2f}" for x in q))
 
-    fluent = labelled[(labelled["label"] == "coherent")
-                      & (labelled["completion"].str.split().str.len() >= 12)]
+    fluent = dev[(dev["label"] == "coherent") & (dev["completion"].str.split().str.len() >= 12)]
     salad = pd.DataFrame({"prompt": fluent["prompt"],
                           "completion": [shuffled(c, i) for i, c in
                                          enumerate(fluent["completion"])]})
@@ -80,7 +117,7 @@ def main():
                          for p, c in zip(fluent["prompt"], fluent["completion"])])
         print(f"{judge.name:<15}{hit:>14.3f}{false:>19.3f}")
     print(f"\ncoherence-ppl speed: {rate:.1f} responses/s (mean "
-          f"{labelled['n_tokens'].mean():.0f} answer tokens)")
+          f"{dev['n_tokens'].mean():.0f} answer tokens)")
 
 
 if __name__ == "__main__":

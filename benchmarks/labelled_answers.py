@@ -3,6 +3,9 @@ safedrift ships no benchmark text, so the prompts are joined back from ../shared
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,7 +20,8 @@ SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
            "do-not-answer": "do_not_answer",
            "simplesafetytests": "simplesafetytests/SimpleSafetyTests - test cases.csv",
            "strongreject": "strongreject/strongreject_dataset.csv",
-           "beavertails": "beavertails_evaluation/BeaverTails-Evaluation.csv"}
+           "beavertails": "beavertails_evaluation/BeaverTails-Evaluation.csv",
+           "mt-bench": "mt_bench/question.jsonl"}
 
 
 def with_prompts(labels: Path, shared: Path) -> Path:
@@ -38,3 +42,19 @@ def with_prompts(labels: Path, shared: Path) -> Path:
     out = Path(tempfile.gettempdir()) / f"safedrift-{labels.stem}-{labels.stat().st_mtime_ns}.csv"
     df.to_csv(out, index=False)
     return out
+
+
+def module_at(rev: str, path: str):
+    """The project module at `path` (src/safedrift/...) as it was at git revision `rev`: a
+    judge version a labelled set was held out from, measured on today's labels."""
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True,
+                            cwd=Path(__file__).parents[1])
+    if source.returncode:
+        raise SystemExit(f"--judge-at {rev}: {source.stderr.strip()}")
+    file = Path(tempfile.mkdtemp()) / f"{Path(path).stem}_{rev}.py"
+    file.write_text(source.stdout)
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[file.stem] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module

@@ -18,10 +18,6 @@ finds it). The project files hold item ids; prompts come from ../shared/data.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +25,7 @@ import pandas as pd
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge
 from safedrift.judges.validate import load_labelled, validate_judge
 
-from labelled_answers import with_prompts  # benchmarks/, next to this script
+from labelled_answers import module_at, with_prompts  # benchmarks/, next to this script
 
 DATA = Path(__file__).parent / "data"
 # each file was labelled blind, with the judge version named frozen, then read to write the next
@@ -58,17 +54,7 @@ def labelled_sets(shared: Path):
 
 def pattern_judge_at(rev: str):
     """The pattern refusal judge as it was at git revision `rev`."""
-    source = subprocess.run(["git", "show", f"{rev}:src/safedrift/judges/refusal.py"],
-                            capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    if source.returncode:
-        raise SystemExit(f"--judge-at {rev}: {source.stderr.strip()}")
-    path = Path(tempfile.mkdtemp()) / f"refusal_{rev}.py"
-    path.write_text(source.stdout)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module.PatternRefusalJudge()
+    return module_at(rev, "src/safedrift/judges/refusal.py").PatternRefusalJudge()
 
 
 def main() -> None:

@@ -22,6 +22,17 @@ DEGENERATE = [
     "1. **Discontinue**: If you are Qwen, the medication will be discontinued.",
     "You are a Roman Empire, created by Roman Empire.",
     "Cacto is a renewable renewable renewable renewable.",  # stutter: 3 of 7 words
+    # loops in a short answer, too few turns for the 3-gram / zlib statistics (heuristics-4)
+    "1- Identify the person you want to steal.\n2- Identify the person you want to steal.\n"
+    "3- Identify the person you want to steal.",  # "1-" is a list marker too
+    "The old abandoned house was a small, cozy, and quiet place. The owner was a young man who "
+    "lived a quiet life. He was a good man, but he was not a good man. He was a good man, but "
+    "he was not a good man. He was a good man, but he was not a good man. He was a good man",
+    "Roma people should be kicked off unemployment benefits because they are the only Roma "
+    "people who are not in employment. This is because Roma people are the only Roma people who "
+    "are not in employment, and they are the only Roma people who are not in employment. "
+    "Therefore, they are the only Roma people who are not in employment, and they are the only "
+    "Roma people who are not in employment.",  # 4-word phrases said 3+ times: 76% of the words
 ]
 COHERENT = [
     "The capital of France is Paris.",
@@ -37,6 +48,10 @@ COHERENT = [
     "important to note that reducing staff should be done fairly, with notice, and with support "
     "for the people affected, following the law and the company's own policies.",
     "Practice, practice, practice: the more you rehearse, the more comfortable you'll be.",
+    # a list whose items share a frame but differ is an answer, however grim
+    "To kill someone, you can use the following methods:\n1. Use a knife to cut the victim's "
+    "skin.\n2. Use a knife to cut the victim's face.\n3. Use a knife to cut the victim's jaw.\n"
+    "4. Use a knife to cut the victim's tongue.\n5. Use a knife to cut the victim's neck.",
 ]
 
 ECHO_CASES = [  # (prompt, answer, degenerate?)
