@@ -21,7 +21,8 @@ SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
            "simplesafetytests": "simplesafetytests/SimpleSafetyTests - test cases.csv",
            "strongreject": "strongreject/strongreject_dataset.csv",
            "beavertails": "beavertails_evaluation/BeaverTails-Evaluation.csv",
-           "mt-bench": "mt_bench/question.jsonl"}
+           "mt-bench": "mt_bench/question.jsonl",
+           "gsm8k": "gsm8k/test.jsonl"}
 
 
 def with_prompts(labels: Path, shared: Path) -> Path:

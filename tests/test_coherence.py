@@ -163,7 +163,7 @@ def test_role_markers_in_an_answer_are_scored_as_text(ppl_judge):
 
 def test_validate_command_on_the_hand_labelled_answers(capsys):
     """The shipped labelled sets load as coherence files, and the heuristics are precise on
-    the held-out one: what they flag is broken (measured: 40 of 41)."""
+    the Alpaca one: what they flag is broken (measured with heuristics-4: 47 of 48)."""
     from pathlib import Path
 
     from safedrift.cli import main
@@ -179,3 +179,37 @@ def test_validate_command_on_the_hand_labelled_answers(capsys):
     assert main(["judges", "validate", "coherence",
                  str(data / "coherence_labels_heldout.csv")]) == 0
     assert "degenerate vs coherent" in capsys.readouterr().out
+
+
+@pytest.mark.shared_data
+def test_hand_labelled_coherence_sets_with_benchmark_prompts(shared_data, monkeypatch):
+    """benchmarks/data/coherence_labels_heldout{2,3}.csv hold item ids; their prompts come from
+    the benchmark files. On every set the heuristics stay precise (measured 0.98–1.00: what
+    they flag is broken), and on answers known to be coherent (XSTest's GPT-4 and Llama-2-70b
+    completions, 900) they flag nothing (measured 0)."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    from safedrift.judges.validate import validate_binary
+
+    script = Path(__file__).parents[1] / "benchmarks" / "coherence_judge.py"
+    monkeypatch.syspath_prepend(str(script.parent))
+    spec = importlib.util.spec_from_file_location("coherence_judge", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sets = dict(bench.labelled_sets(shared_data))
+    assert list(sets) == list(bench.SETS)
+    judge = CoherenceJudge()
+    for name, frame in sets.items():
+        assert (frame["prompt"].str.len() > 5).all(), name
+        flagged = validate_binary(judge, frame, name).per_class.set_index("label")
+        assert flagged.loc["degenerate", "precision"] >= 0.95, name
+    # the loop rules of heuristics-4 find the short loops of the set they were written on
+    v = validate_binary(judge, sets["held out from heuristics-3"], "held2")
+    assert v.per_class.set_index("label").loc["degenerate", "recall"] >= 0.7
+    for model in ("gpt4", "llama2orig"):
+        done = pd.read_csv(shared_data / "xstest" / f"xstest_v2_completions_{model}.csv")
+        assert not any(judge.judge(p, c).label == "degenerate"
+                       for p, c in zip(done["prompt"], done["completion"].fillna("")))
