@@ -20,12 +20,20 @@ Two measurements, printed as tables:
    is a sensible reply or nonsense (greedy, one word), as a candidate coherence judge; measured
    on every set, not shipped (see README).
 
+4. `--relevance`: how much the prompt helps the base model predict the answer, NLL(answer |
+   "Say something.") - NLL(answer | prompt) in nats/token; AUROC of "low gain = degenerate"
+   among the answers the heuristics pass. Measured, not shipped.
+
+5. `--embedding-head`: a logistic head on the embedded Qwen's mean-pooled embeddings of the
+   answer (the toxicity judge's recipe), trained leave-one-set-out on the other labelled sets
+   and added to the heuristics (degenerate if either says so). Measured, not shipped.
+
 Also the per-token negative log-likelihood of each labelled class (the threshold's evidence)
 and responses/s of `coherence-ppl` on 2 cores. `--no-ppl` skips the model (seconds, not
 minutes).
 
     python benchmarks/coherence_judge.py [--shared ../shared/data] [--judge-at REV] [--no-ppl]
-                                         [--zero-shot]
+                                         [--zero-shot] [--relevance] [--embedding-head]
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from safedrift.judges import coherence
-from safedrift.judges.validate import load_binary_labelled, validate_binary
+from safedrift.judges.validate import auroc, load_binary_labelled, validate_binary
 
 from labelled_answers import module_at, with_prompts  # benchmarks/, next to this script
 
@@ -77,6 +85,54 @@ def zero_shot(sets: dict, model_ref: str = "embedded:qwen2.5-coder-0.5b-instruct
     print(pd.DataFrame(rows).to_string(index=False))
 
 
+def relevance(sets: dict, judge, scorer) -> None:
+    """Prompt relevance as a candidate signal for fluent nonsense the heuristics pass."""
+    print("\n4. relevance: NLL(answer | 'Say something.') - NLL(answer | prompt), nats/token")
+    rows = []
+    for name, labelled in sets.items():
+        kept = labelled[[judge.judge(p, a).label == "coherent"
+                         for p, a in zip(labelled["prompt"], labelled["completion"])]]
+        gain = np.array([scorer("Say something.", a).nll - scorer(p, a).nll
+                         for p, a in zip(kept["prompt"], kept["completion"])])
+        human = (kept["label"] == "degenerate").to_numpy()
+        ok = ~np.isnan(gain)
+        rows.append({"set": name, "passed by the heuristics": len(kept),
+                     "of them degenerate": int(human.sum()),
+                     "AUROC (low gain = degenerate)": round(auroc(-gain[ok & human],
+                                                                   -gain[ok & ~human]), 3)})
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+def embedding_head(sets: dict, judge) -> None:
+    """Leave-one-set-out: does a learned head on embeddings find what the heuristics miss?"""
+    from safedrift.judges.toxicity import Embedder
+    from safedrift.judges.toxicity_train import fit_logistic
+
+    embed = Embedder()
+    x = {name: np.array([embed(a) for a in frame["completion"]]) for name, frame in sets.items()}
+    y = {name: (frame["label"] == "degenerate").to_numpy() for name, frame in sets.items()}
+    print("\n5. embedding head, leave-one-set-out: heuristics OR head")
+    rows = []
+    for l2 in (1e-3, 1e-2, 1e-1):
+        for held, frame in sets.items():
+            rest = [n for n in sets if n != held]
+            w, b = fit_logistic(np.vstack([x[n] for n in rest]),
+                                np.concatenate([y[n] for n in rest]).astype(float), l2)
+            p = 1 / (1 + np.exp(-(x[held] @ w + b)))
+            flags = np.array([judge.judge(q, a).label == "degenerate"
+                              for q, a in zip(frame["prompt"], frame["completion"])])
+            human, missed = y[held], ~flags
+            row = {"L2": l2, "held-out set": held,
+                   "heuristics accuracy": round((flags == human).mean(), 3),
+                   "AUROC among passed": round(auroc(p[human & missed], p[~human & missed]), 3)}
+            for th in (0.5, 0.7):
+                both = flags | (p > th)
+                row[f"accuracy, head > {th}"] = round((both == human).mean(), 3)
+                row[f"precision, head > {th}"] = round(human[both].mean(), 3)
+            rows.append(row)
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
 def labelled_sets(shared: Path):
     """(set name, labelled frame); files holding item ids need ../shared/data for prompts."""
     for name, file in SETS.items():
@@ -102,6 +158,10 @@ def main():
     ap.add_argument("--no-ppl", action="store_true", help="heuristics only (no model)")
     ap.add_argument("--zero-shot", action="store_true",
                     help="also the embedded instruct model as a zero-shot classifier (slow)")
+    ap.add_argument("--embedding-head", action="store_true",
+                    help="also a leave-one-set-out logistic head on embeddings (slow)")
+    ap.add_argument("--relevance", action="store_true",
+                    help="also prompt relevance under the reference model (slow; needs ppl)")
     args = ap.parse_args()
 
     module = (module_at(args.judge_at, "src/safedrift/judges/coherence.py") if args.judge_at
@@ -126,9 +186,13 @@ def main():
     print(pd.DataFrame(rows).to_string(index=False))
     if args.zero_shot:
         zero_shot(sets)
+    if args.embedding_head:
+        embedding_head(sets, judges[0])
     if args.no_ppl:
         return
     ppl = judges[1]
+    if args.relevance:
+        relevance(sets, judges[0], ppl.likelihood)
     dev = sets[next(iter(SETS))]
 
     t = time.perf_counter()
