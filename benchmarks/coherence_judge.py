@@ -1,6 +1,6 @@
 """How well the coherence judges find degenerate answers, and how fast `coherence-ppl` runs.
 
-Two measurements, printed as tables:
+Measurements, printed as tables in this order:
 
 1. Real fine-tuned outputs, labelled by hand (benchmarks/data, see its README): answers of the
    embedded Qwen and of LoRA fine-tunes of it trained hard enough to break. Each file was
@@ -8,25 +8,22 @@ Two measurements, printed as tables:
    `coherence_labels.csv` (heuristics-2 written on it), `coherence_labels_heldout.csv` (held
    out from heuristics-2; heuristics-3 then read it), `coherence_labels_heldout2.csv` (held
    out from heuristics-3; heuristics-4 then read it) and `coherence_labels_heldout3.csv` (held
-   out from heuristics-4); the last two hold item ids, prompts joined from ../shared/data. Accuracy,
-   precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
+   out from heuristics-4); the last two hold item ids, prompts joined from ../shared/data.
+   Accuracy, precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
    the judges from a git revision (`git log -S '"heuristics-3"' -- src/safedrift/judges/
    coherence.py` finds it), to reproduce a held-out figure.
-2. Known truth by construction: every development answer labelled coherent, and the same
-   answer with its words shuffled (word salad: no loop, no template marker, the failure the
-   heuristics cannot see). Recall on the shuffled copies, false flags on the originals.
-
-3. `--zero-shot`: the embedded instruct model asked, one answer at a time, whether the answer
+2. `--zero-shot`: the embedded instruct model asked, one answer at a time, whether the answer
    is a sensible reply or nonsense (greedy, one word), as a candidate coherence judge; measured
    on every set, not shipped (see README).
-
+3. `--embedding-head`: a logistic head on the embedded Qwen's mean-pooled embeddings of the
+   answer (the toxicity judge's recipe), trained leave-one-set-out on the other labelled sets
+   and added to the heuristics (degenerate if either says so). Measured, not shipped.
 4. `--relevance`: how much the prompt helps the base model predict the answer, NLL(answer |
    "Say something.") - NLL(answer | prompt) in nats/token; AUROC of "low gain = degenerate"
    among the answers the heuristics pass. Measured, not shipped.
-
-5. `--embedding-head`: a logistic head on the embedded Qwen's mean-pooled embeddings of the
-   answer (the toxicity judge's recipe), trained leave-one-set-out on the other labelled sets
-   and added to the heuristics (degenerate if either says so). Measured, not shipped.
+5. Known truth by construction: every development answer labelled coherent, and the same
+   answer with its words shuffled (word salad: no loop, no template marker, the failure the
+   heuristics cannot see). Recall on the shuffled copies, false flags on the originals.
 
 Also the per-token negative log-likelihood of each labelled class (the threshold's evidence)
 and responses/s of `coherence-ppl` on 2 cores. `--no-ppl` skips the model (seconds, not
@@ -68,7 +65,7 @@ def zero_shot(sets: dict, model_ref: str = "embedded:qwen2.5-coder-0.5b-instruct
     from safedrift.models.local_chat import LocalChatModel
 
     model = LocalChatModel(model_ref, n_ctx=2048, user="a zero-shot coherence probe")
-    print(f"\n3. zero-shot: {model_ref} asked 'sensible (Yes) or nonsense (No)?'")
+    print(f"\n2. zero-shot: {model_ref} asked 'sensible (Yes) or nonsense (No)?'")
     rows = []
     for name, labelled in sets.items():
         t = time.perf_counter()
@@ -111,17 +108,19 @@ def embedding_head(sets: dict, judge) -> None:
     embed = Embedder()
     x = {name: np.array([embed(a) for a in frame["completion"]]) for name, frame in sets.items()}
     y = {name: (frame["label"] == "degenerate").to_numpy() for name, frame in sets.items()}
-    print("\n5. embedding head, leave-one-set-out: heuristics OR head")
+    print("\n3. embedding head, leave-one-set-out: heuristics OR head")
+    flagged = {name: np.array([judge.judge(q, a).label == "degenerate"
+                               for q, a in zip(frame["prompt"], frame["completion"])])
+               for name, frame in sets.items()}
     rows = []
     for l2 in (1e-3, 1e-2, 1e-1):
-        for held, frame in sets.items():
+        for held in sets:
             rest = [n for n in sets if n != held]
             w, b = fit_logistic(np.vstack([x[n] for n in rest]),
                                 np.concatenate([y[n] for n in rest]).astype(float), l2)
             p = 1 / (1 + np.exp(-(x[held] @ w + b)))
-            flags = np.array([judge.judge(q, a).label == "degenerate"
-                              for q, a in zip(frame["prompt"], frame["completion"])])
-            human, missed = y[held], ~flags
+            flags, human = flagged[held], y[held]
+            missed = ~flags
             row = {"L2": l2, "held-out set": held,
                    "heuristics accuracy": round((flags == human).mean(), 3),
                    "AUROC among passed": round(auroc(p[human & missed], p[~human & missed]), 3)}
@@ -210,7 +209,7 @@ def main():
     salad = pd.DataFrame({"prompt": fluent["prompt"],
                           "completion": [shuffled(c, i) for i, c in
                                          enumerate(fluent["completion"])]})
-    print(f"\n2. constructed word salad: {len(fluent)} coherent answers of >= 12 words and "
+    print(f"\n5. constructed word salad: {len(fluent)} coherent answers of >= 12 words and "
           "their shuffled copies")
     print(f"{'judge':<15}{'salad flagged':>14}{'originals flagged':>19}")
     for judge in judges:
