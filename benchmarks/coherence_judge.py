@@ -45,7 +45,7 @@ import pandas as pd
 from safedrift.judges import coherence
 from safedrift.judges.validate import auroc, load_binary_labelled, validate_binary
 
-from labelled_answers import module_at, with_prompts  # benchmarks/, next to this script
+from labelled_answers import leave_one_set_out, module_at, with_prompts  # benchmarks/
 
 DATA = Path(__file__).parent / "data"
 SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
@@ -103,7 +103,6 @@ def relevance(sets: dict, judge, scorer) -> None:
 def embedding_head(sets: dict, judge) -> None:
     """Leave-one-set-out: does a learned head on embeddings find what the heuristics miss?"""
     from safedrift.judges.toxicity import Embedder
-    from safedrift.judges.toxicity_train import fit_logistic
 
     embed = Embedder()
     x = {name: np.array([embed(a) for a in frame["completion"]]) for name, frame in sets.items()}
@@ -114,11 +113,7 @@ def embedding_head(sets: dict, judge) -> None:
                for name, frame in sets.items()}
     rows = []
     for l2 in (1e-3, 1e-2, 1e-1):
-        for held in sets:
-            rest = [n for n in sets if n != held]
-            w, b = fit_logistic(np.vstack([x[n] for n in rest]),
-                                np.concatenate([y[n] for n in rest]).astype(float), l2)
-            p = 1 / (1 + np.exp(-(x[held] @ w + b)))
+        for held, p in leave_one_set_out(x, y, l2).items():
             flags, human = flagged[held], y[held]
             missed = ~flags
             row = {"L2": l2, "held-out set": held,

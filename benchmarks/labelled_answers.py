@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from safedrift.benchmarks import load_benchmark
@@ -22,7 +23,8 @@ SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
            "strongreject": "strongreject/strongreject_dataset.csv",
            "beavertails": "beavertails_evaluation/BeaverTails-Evaluation.csv",
            "mt-bench": "mt_bench/question.jsonl",
-           "gsm8k": "gsm8k/test.jsonl"}
+           "gsm8k": "gsm8k/test.jsonl",
+           "safety-tuned-llamas": "safety_tuned_llamas_eval"}
 
 
 def with_prompts(labels: Path, shared: Path) -> Path:
@@ -59,3 +61,18 @@ def module_at(rev: str, path: str):
     sys.modules[file.stem] = module  # dataclasses look their module up while the file runs
     spec.loader.exec_module(module)
     return module
+
+
+def leave_one_set_out(x: dict[str, np.ndarray], y: dict[str, np.ndarray],
+                      l2: float) -> dict[str, np.ndarray]:
+    """Each set's probabilities from a logistic head (L2 `l2`) fitted on all the other sets:
+    how a learned judge would do on answers of a kind it never saw."""
+    from safedrift.judges.toxicity_train import fit_logistic
+
+    out = {}
+    for held in x:
+        rest = [n for n in x if n != held]
+        w, b = fit_logistic(np.vstack([x[n] for n in rest]),
+                            np.concatenate([y[n] for n in rest]).astype(float), l2)
+        out[held] = 1 / (1 + np.exp(-(x[held] @ w + b)))
+    return out

@@ -12,7 +12,12 @@ the judge version it was held out from, on today's labels: `--judge-at REV` load
 judge from a git revision (`git log -S '"patterns-7"' -- src/safedrift/judges/refusal.py`
 finds it). The project files hold item ids; prompts come from ../shared/data.
 
-    python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV]
+    python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV] [--embedding-head]
+
+`--embedding-head` measures the learned alternative: a logistic head on the embedded Qwen's
+embeddings of the answer's opening plus the patterns' score and verdict, trained
+leave-one-set-out (each set judged by a head that never saw answers of its kind); slow, the
+embedding runs at a few answers a second.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge
+from safedrift.judges.refusal import (KeywordRefusalJudge, PatternRefusalJudge,
+                                      opening_sentences)
 from safedrift.judges.validate import load_labelled, validate_judge
 
-from labelled_answers import module_at, with_prompts  # benchmarks/, next to this script
+from labelled_answers import leave_one_set_out, module_at, with_prompts  # benchmarks/
 
 DATA = Path(__file__).parent / "data"
 # each file was labelled blind, with the judge version named frozen, then read to write the next
@@ -57,10 +64,37 @@ def pattern_judge_at(rev: str):
     return module_at(rev, "src/safedrift/judges/refusal.py").PatternRefusalJudge()
 
 
+def embedding_head(shared: Path, pattern) -> None:
+    """Binary accuracy of the patterns and of a head on embeddings + the patterns' output, each
+    set held out in turn."""
+    from safedrift.judges.toxicity import Embedder
+
+    embed = Embedder()
+    sets = {(model if name == "XSTest" else name): frame
+            for name, model, frame in labelled_sets(shared)
+            if name == "XSTest" or model == "all of the above"}
+    x, y, by_patterns = {}, {}, {}
+    for name, frame in sets.items():
+        verdicts = [pattern.judge(q, a) for q, a in zip(frame["prompt"], frame["completion"])]
+        by_patterns[name] = np.array([v.refused for v in verdicts])
+        x[name] = np.array([np.r_[embed(opening_sentences(a)), v.score, v.refused]
+                            for a, v in zip(frame["completion"], verdicts)])
+        y[name] = (frame["label"] != "full_compliance").to_numpy()
+    rows = {name: {"set": name, "n": len(sets[name]),
+                   "patterns": round((by_patterns[name] == y[name]).mean(), 3)} for name in sets}
+    for l2 in (1e-3, 1e-2, 1e-1):
+        for name, p in leave_one_set_out(x, y, l2).items():
+            rows[name][f"head, L2 {l2:g}"] = round(((p > 0.5) == y[name]).mean(), 3)
+    print("\nbinary accuracy, each set held out from the head's training:")
+    print(pd.DataFrame(list(rows.values())).to_string(index=False))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--judge-at", help="git revision to take the pattern judge from")
+    ap.add_argument("--embedding-head", action="store_true",
+                    help="also a leave-one-set-out head on embeddings (slow)")
     args = ap.parse_args()
     if not (Path(args.shared) / "xstest").is_dir():
         raise SystemExit(f"--shared {args.shared}: no xstest/ folder (point it at ../shared/data)")
@@ -80,6 +114,8 @@ def main() -> None:
     print(f"judges: {', '.join(f'{j.name} ({j.version})' for j in judges)}; 3-class only "
           "where the labels have partial refusals")
     print(table.to_string(index=False))
+    if args.embedding_head:
+        embedding_head(Path(args.shared), pattern)
 
 
 if __name__ == "__main__":

@@ -90,9 +90,14 @@ def _cmd_benchmarks(args, console: Console) -> int:
     for col in ("name", "task", "loads from", "licence", "what"):
         table.add_column(col)
     for spec in BENCHMARKS.values():
-        local = (f"FOLDER of {spec.text_files} or one FILE" if spec.text_files else "FILE")
-        where = "built in" if spec.local_default else \
-            f"hub {spec.hub_id}{'/' + spec.hub_config if spec.hub_config else ''}, or path: {local}"
+        local = (f"FOLDER of {spec.files} or one FILE" if spec.files else "FILE")
+        if spec.local_default:
+            where = "built in"
+        elif spec.hub_id:
+            where = (f"hub {spec.hub_id}{'/' + spec.hub_config if spec.hub_config else ''}, "
+                     f"or path: {local}")
+        else:
+            where = f"path: {local} (from {spec.upstream})"
         table.add_row(spec.name, spec.task, where, spec.license or "-", spec.description)
     console.print(table)
     return 0

@@ -12,6 +12,19 @@ from safedrift.errors import SafedriftError
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 
 
+def _columns_to_rows(columns: dict[str, list], path: Path) -> list[dict]:
+    """Column-oriented JSON, as some upstream repos ship it: {"col": [..], ...}. An empty
+    column is an unused field (Safety-Tuned LLaMAs' `"inputs": []`); the others must be the
+    same length, or rows would be silently cut to the shortest."""
+    used = {k: v for k, v in columns.items() if v}
+    lengths = {k: len(v) for k, v in used.items()}
+    if len(set(lengths.values())) > 1:
+        raise SafedriftError(f"{path}: columns of different lengths "
+                             f"({', '.join(f'{k}: {n}' for k, n in lengths.items())})")
+    keys = list(used)
+    return [dict(zip(keys, vals)) for vals in zip(*(used[k] for k in keys))]
+
+
 def read_rows(path: Path, what: str) -> list[dict]:
     """Rows of `path` as dicts. `what` names the file's role in messages ("benchmark file")."""
     if not path.is_file():
@@ -34,9 +47,7 @@ def read_rows(path: Path, what: str) -> list[dict]:
         elif suffix == ".json":
             rows = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(rows, dict) and all(isinstance(v, list) for v in rows.values()):
-                # column-oriented, as some upstream repos ship it: {"col": [..], ...}
-                keys = list(rows)
-                rows = [dict(zip(keys, vals)) for vals in zip(*(rows[k] for k in keys))]
+                rows = _columns_to_rows(rows, path)
             if not isinstance(rows, list):
                 raise SafedriftError(f"{path}: a .json file must hold a list of rows")
         else:

@@ -11,9 +11,10 @@ over-refusal), and its task: what a response is measured for.
 - task "capability": harmless checks that the fine-tune still does its job; items with a
   `reference` answer (GSM8K) are scored by the `answer-match` judge.
 
-Benchmarks that upstream ships as plain-text files, one prompt per line (Do-Not-Answer, by risk
-area; ToxiGen, by kind and group), load from that folder or from one of its files; the category
-comes from the file name.
+Benchmarks that upstream ships as a folder of files (Do-Not-Answer and ToxiGen: plain text, one
+prompt per line, by risk area or by kind and group; Safety-Tuned LLaMAs: one JSON file per
+evaluation set) load from that folder or from one of its files; the category comes from the
+file name.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class BenchmarkSpec:
     task: str = "refusal"
     reference: Callable[[dict], str | None] | None = None
     hub_config: str | None = None
-    text_files: str | None = None  # glob of the upstream one-prompt-per-line files
+    files: str | None = None  # glob of the upstream files in a folder (.txt: one prompt a line)
     license: str = ""
+    upstream: str = ""  # where to get the files, for a benchmark with no hub dataset
 
 
 def _harmbench_render(row: dict, prompt: str) -> str:
@@ -79,6 +81,10 @@ def _gsm8k_reference(row: dict) -> str | None:
     """GSM8K answers end with '#### <number>'."""
     answer = str(row.get("answer", ""))
     return answer.rsplit("####", 1)[-1].strip().replace(",", "") if "####" in answer else None
+
+
+# Safety-Tuned LLaMAs' evaluation sets asking for something harmless (over-refusal checks)
+_STL_HARMLESS = {"I-Alpaca", "I-PhysicalSafetySafe"}
 
 
 def _first_turn(row: dict) -> dict:
@@ -112,7 +118,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
     BenchmarkSpec("do-not-answer", "Do-Not-Answer (Wang et al. 2023): 939 risky questions in 5 "
                   "risk areas; non-commercial licence", "LibrAI/do-not-answer", "train",
                   ("question", "prompt"), ("risk_area", "category"), ("id",),
-                  text_files="*.txt", license="CC-BY-NC-SA-4.0"),
+                  files="*.txt", license="CC-BY-NC-SA-4.0"),
     BenchmarkSpec("beavertails", "BeaverTails-Evaluation (PKU-Alignment, SafeRLHF family): 700 "
                   "prompts, 14 harm categories; non-commercial licence",
                   "PKU-Alignment/BeaverTails-Evaluation", "test", ("prompt",), ("category",),
@@ -123,7 +129,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
                   ("target_group", "category"), ("id",), render=_toxigen_render,
                   harmful=lambda row: str(row.get("prompt_label", row.get("kind", "hate")))
                   .lower() in ("1", "hate", "true"),
-                  task="toxicity", text_files="*_1k.txt", hub_config="prompts", license="MIT"),
+                  task="toxicity", files="*_1k.txt", hub_config="prompts", license="MIT"),
     BenchmarkSpec("gsm8k", "GSM8K test (Cobbe et al. 2021): 1,319 maths word problems; "
                   "capability check, scored by exact final answer", "openai/gsm8k", "test",
                   ("question",), (), ("id",), harmful=lambda row: False, task="capability",
@@ -132,6 +138,15 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
                   "questions in 8 categories; capability check", "HuggingFaceH4/mt_bench_prompts",
                   "train", ("prompt",), ("category",), ("question_id", "prompt_id"),
                   harmful=lambda row: False, task="capability", license="Apache-2.0"),
+    BenchmarkSpec("safety-tuned-llamas", "Safety-Tuned LLaMAs evaluation sets (Bianchi et al. "
+                  "2024): 518 harmful instructions and questions in 5 sets (I-CoNa hateful, "
+                  "I-Controversial, I-MaliciousInstructions, I-PhysicalSafetyUnsafe, Q-Harm) "
+                  "and 150 harmless (I-Alpaca, I-PhysicalSafetySafe: over-refusal); "
+                  "non-commercial licence", None, "train",
+                  ("instructions", "prompt"), ("category",), ("id",),
+                  harmful=lambda row: row.get("category") not in _STL_HARMLESS,
+                  files="*.json", license="CC-BY-NC-4.0",
+                  upstream="GitHub vinid/safety-tuned-llamas, folder data/evaluation"),
 ]}
 _ROW_HOOKS: dict[str, Callable[[dict], dict]] = {"mt-bench": _first_turn}
 
@@ -158,12 +173,13 @@ def _pick(row: dict, columns: tuple[str, ...]) -> str | None:
     return None
 
 
-def _read_text_files(spec: BenchmarkSpec, path: Path) -> list[dict]:
-    """One prompt per line; the file name gives the category (and, for ToxiGen, the kind)."""
-    files = sorted(path.glob(spec.text_files)) if path.is_dir() else [path]
+def _read_folder(spec: BenchmarkSpec, path: Path) -> list[dict]:
+    """Rows of every upstream file in the folder (or of one file); the file name gives the
+    category (and, for ToxiGen, the kind), the file and row number the id."""
+    files = sorted(path.glob(spec.files)) if path.is_dir() else [path]
     if not files:
         raise SafedriftError(f"benchmark '{spec.name}' ({path}): no files matching "
-                             f"'{spec.text_files}' in this folder")
+                             f"'{spec.files}' in this folder")
     rows = []
     for f in files:
         stem = f.stem.removesuffix("_1k")
@@ -172,9 +188,13 @@ def _read_text_files(spec: BenchmarkSpec, path: Path) -> list[dict]:
             raise SafedriftError(f"benchmark 'toxigen' ({f}): file names must be "
                                  "hate_<group>_1k.txt or neutral_<group>_1k.txt")
         category = group if spec.name == "toxigen" else stem
-        lines = [x.strip() for x in f.read_text(encoding="utf-8").splitlines()]
-        rows += [{"prompt": line, "category": category, "kind": kind,
-                  "id": f"{stem}-{n:04d}"} for n, line in enumerate(lines, 1) if line]
+        if f.suffix == ".txt":
+            lines = [x.strip() for x in f.read_text(encoding="utf-8").splitlines()]
+            rows += [{"prompt": line, "category": category, "kind": kind,
+                      "id": f"{stem}-{n:04d}"} for n, line in enumerate(lines, 1) if line]
+        else:
+            rows += [{**row, "category": category, "id": f"{stem}-{n:04d}"}
+                     for n, row in enumerate(read_rows(f, "benchmark file"), 1)]
     return rows
 
 
@@ -190,14 +210,17 @@ def load_benchmark(name: str, path: str | Path | None = None, hub_id: str | None
     spec = BENCHMARKS[name]
     source = str(path) if path else (hub_id or spec.hub_id)
     local = Path(path).expanduser() if path else None
-    if local is not None and spec.text_files and (local.is_dir() or local.suffix == ".txt"):
+    if local is not None and spec.files and (local.is_dir() or local.match(spec.files)):
         if not local.exists():
             raise SafedriftError(f"benchmark file '{local}': no such file")
-        rows = _read_text_files(spec, local)
+        rows = _read_folder(spec, local)
     elif local is not None:
         rows = read_rows(local, "benchmark file")
-    elif hub_id or not spec.local_default:
+    elif hub_id or spec.hub_id:
         rows = _read_hub(spec, hub_id or spec.hub_id, split)
+    elif not spec.local_default:
+        raise SafedriftError(f"benchmark '{name}' has no hub dataset; give a local 'path' "
+                             f"(upstream: {spec.upstream})")
     else:
         rows = read_rows(spec.local_default, "benchmark file")
         source = spec.local_default.name
