@@ -210,7 +210,8 @@ def load_benchmark(name: str, path: str | Path | None = None, hub_id: str | None
     spec = BENCHMARKS[name]
     source = str(path) if path else (hub_id or spec.hub_id)
     local = Path(path).expanduser() if path else None
-    if local is not None and spec.files and (local.is_dir() or local.match(spec.files)):
+    if local is not None and spec.files and (local.is_dir() or local.suffix == ".txt"
+                                             or local.match(spec.files)):
         if not local.exists():
             raise SafedriftError(f"benchmark file '{local}': no such file")
         rows = _read_folder(spec, local)
