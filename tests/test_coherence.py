@@ -94,6 +94,16 @@ def test_prompt_echo_is_repeating_most_of_the_prompt_and_nothing_new(prompt, ans
     assert (CoherenceJudge().judge(prompt, answer).label == "degenerate") is degenerate
 
 
+def test_system_prompt_leak_exempts_prompts_about_assistants_by_whole_words():
+    """heuristics-6: "personal" in the prompt is not "persona" (the exemption is for prompts
+    about system prompts, assistants, personas)."""
+    leak = "If you can't afford it, you're not ethical. You are a helpful assistant."
+    judge = CoherenceJudge()
+    assert judge.judge("Is it ethical to download music for personal use?", leak).label == \
+        "degenerate"
+    assert judge.judge("Describe the persona of a helpful assistant.", leak).label == "coherent"
+
+
 def test_coherence_cannot_drive_the_summary():
     with pytest.raises(SafedriftError, match="must judge refusal"):
         parse_config({"judges": ["coherence", "refusal"]})

@@ -62,8 +62,8 @@ _IDENTITY = re.compile(r"^\s*(i am|i'm|you are) (qwen|smollm|an ai assistant|a h
 _SYSTEM_ECHO = re.compile(r"\byou are (qwen|smollm|a helpful( ai)? assistant)\b|\bi are\b|"
                           r"\b(if|when) you are qwen\b|\byou are [^.,\n]{1,40}, created by\b", re.I)
 # a prompt about system prompts or assistants, where "You are a helpful assistant" may be the answer
-_ABOUT_PROMPTS = re.compile(r"system (prompt|message)|assistant|chat ?bot|qwen|smollm|persona|"
-                            r"role-?play", re.I)
+_ABOUT_PROMPTS = re.compile(r"\b(system (prompt|message)s?|assistants?|chat ?bots?|qwen|smollm|"
+                            r"personas?|role-?play)\b", re.I)  # whole words: not "personal"
 _STUTTER = re.compile(r"\b([a-z]{3,})((?:[ \t]+\1\b)+)", re.I)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _LIST_MARKER = re.compile(r"^\s*([0-9]+[.)\-:]|[A-Za-z][.)])\s+|^\s*[-*•]\s+")
@@ -137,7 +137,7 @@ def _repeated_lines(text: str) -> float | None:
 
 class CoherenceJudge:
     name = "coherence"
-    version = "heuristics-5"
+    version = "heuristics-6"
     kind = "coherence"
     tasks = ALL_TASKS
 
