@@ -29,6 +29,11 @@ def test_config_hash_ignores_output_only():
     ({"judges": ["gpt5"]}, "unknown judge 'gpt5'"),
     ({"modle": {}}, "modle: unknown field"),
     ({"sampling": {"top_p": 2}}, "sampling.top_p"),
+    # a repeated entry would be counted twice in every rate and test
+    ({"benchmarks": [{"name": "xstest", "limit": 5}, {"name": "xstest"}]},
+     "benchmarks: benchmark 'xstest' is listed twice"),
+    ({"finetune": {"seeds": [1, {"init": 1, "data_order": 1, "dropout": 1}]}},
+     "finetune.seeds: seed entry 1 (init=1, data_order=1, dropout=1) repeats an earlier one"),
 ])
 def test_invalid_fields_name_the_culprit(data, expected):
     with pytest.raises(SafedriftError) as e:

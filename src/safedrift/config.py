@@ -54,6 +54,10 @@ class SeedTriple(_Strict):
     dropout: int
 
 
+def _as_triple(s: int | SeedTriple) -> SeedTriple:
+    return s if isinstance(s, SeedTriple) else SeedTriple(init=s, data_order=s, dropout=s)
+
+
 class FormatSection(_Strict):
     """A custom prompt format; built-in ones are named by a string (see `safedrift formats`)."""
 
@@ -97,9 +101,20 @@ class FinetuneSection(_Strict):
             raise ValueError(f"unknown prompt format '{v}' (known: {', '.join(BUILTIN_FORMATS)})")
         return v
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list) -> list:
+        # the same seeds train the same adapter: a second copy would be counted as another seed
+        triples = [_as_triple(s) for s in v]
+        for i, t in enumerate(triples):
+            if t in triples[:i]:
+                raise ValueError(f"seed entry {i} (init={t.init}, data_order={t.data_order}, "
+                                 f"dropout={t.dropout}) repeats an earlier one; each entry must "
+                                 "train a different adapter")
+        return v
+
     def seed_triples(self) -> list[SeedTriple]:
-        return [s if isinstance(s, SeedTriple) else SeedTriple(init=s, data_order=s, dropout=s)
-                for s in self.seeds]
+        return [_as_triple(s) for s in self.seeds]
 
 
 class BenchmarkSection(_Strict):
@@ -262,6 +277,11 @@ class ExperimentConfig(_Strict):
         for b in v:
             if b.name not in BENCHMARKS:
                 raise ValueError(f"unknown benchmark '{b.name}' (known: {', '.join(BENCHMARKS)})")
+        names = [b.name for b in v]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            # two entries would store the same item ids under one name: counted twice
+            raise ValueError(f"benchmark '{twice[0]}' is listed twice; give each benchmark once "
+                             "(limit / per_category choose its items)")
         return v
 
     @model_validator(mode="after")
