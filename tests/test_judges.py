@@ -150,6 +150,20 @@ def test_unknown_label_is_named(tmp_path):
         load_labelled(tmp_path / "l.csv")
 
 
+@pytest.mark.parametrize("content,message", [("", "empty file"), ("text,label\n", "no rows"),
+                                             ("completion,final_label\n", "no rows")])
+def test_an_empty_labelled_file_is_a_one_line_error(tmp_path, content, message):
+    """Both loaders (three-class and binary) name the file; pandas' EmptyDataError was a
+    traceback."""
+    from safedrift.errors import SafedriftError
+    from safedrift.judges.validate import load_binary_labelled, load_labelled
+
+    (tmp_path / "l.csv").write_text(content)
+    for load in (load_labelled, lambda p: load_binary_labelled(p, "coherence")):
+        with pytest.raises(SafedriftError, match=f"labelled file '.*l.csv': {message}$"):
+            load(tmp_path / "l.csv")
+
+
 @pytest.mark.parametrize("response,reference,label", [
     ("She sells 9 eggs, so 9 * 2 = $18.", "18", "correct"),
     ("The total is 1,234.", "1234", "correct"),

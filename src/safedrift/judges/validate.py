@@ -61,9 +61,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise SafedriftError(f"labelled file '{path}': no such file")
     try:
-        return pd.read_csv(path)
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise SafedriftError(f"labelled file '{path}': empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise SafedriftError(f"labelled file '{path}': cannot parse ({type(e).__name__})") from None
+    if df.empty:
+        raise SafedriftError(f"labelled file '{path}': no rows")
+    return df
 
 
 def _per_class(predicted: np.ndarray, human: np.ndarray, labels) -> pd.DataFrame:
