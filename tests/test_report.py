@@ -47,6 +47,25 @@ def test_summary_numbers_come_from_the_estimators():
     assert len(s.findings) == 1 and "points" in s.findings[0]
 
 
+def test_several_samples_per_item_widen_the_rate_interval():
+    """Three samples of each item are not 60 independent answers: the summary's interval is
+    design_effect_wilson's over items, wider than Wilson on all rows; a rate of 0 is not [0, 0]."""
+    from safedrift.stats.clustered import design_effect_wilson
+
+    df, models = _results()
+    df = pd.concat([df.assign(sample_index=j) for j in range(3)], ignore_index=True)
+    df = df[df.model_id.isin(["base", "tuned-s0-0-0"])]
+    s = summarise(df, "refusal")
+    base_row = s.rates[s.rates.model_id == "base"].iloc[0]
+    b = df[df.model_id == "base"]
+    ref = design_effect_wilson(b["refused"].astype(float).to_numpy(), b["item_id"].to_numpy())
+    naive = wilson_rate(int(b["refused"].sum()), len(b))
+    assert base_row.n == 60 and (base_row.low, base_row.high) == (ref.low, ref.high)
+    assert base_row.high - base_row.low > 1.3 * (naive.high - naive.low)
+    none = summarise(df.assign(refused=False), "refusal").rates.iloc[0]
+    assert none.rate == 0 and none.low == 0 and none.high > 0.1  # 20 items bound it, not 60 rows
+
+
 def test_one_seed_warns_instead_of_inventing_a_spread():
     df, _ = _results()
     df = df[df.model_id.isin(["base", "tuned-s0-0-0"])]

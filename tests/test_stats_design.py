@@ -7,7 +7,8 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.formula.api import ols
 
-from safedrift.stats.clustered import bootstrap_many, cluster_bootstrap_mean, cluster_robust_mean
+from safedrift.stats.clustered import (cluster_bootstrap_mean, cluster_robust_mean,
+                                       design_effect_wilson)
 from safedrift.stats.decisions import (Design, _se, adjust_pvalues, minimum_detectable_effect,
                                        power_for_drop, prob_safer, seeds_needed)
 from safedrift.stats.stability import item_stability, rank_stability
@@ -34,7 +35,7 @@ def test_clustered_intervals_cover_and_naive_does_not():
     """Items differ in difficulty (p_i ~ Beta(1,1)), 10 answers each: the truth is E[p] = 0.5."""
     rng = np.random.default_rng(42)
     reps = 1000
-    hits = {"cr": 0, "boot": 0, "naive": 0}
+    hits = {"cr": 0, "boot": 0, "naive": 0, "dew": 0}
     for r in range(reps):
         y, items = _clustered(rng)
         cr = cluster_robust_mean(y, items)
@@ -43,8 +44,11 @@ def test_clustered_intervals_cover_and_naive_does_not():
         hits["cr"] += cr.low <= 0.5 <= cr.high
         hits["boot"] += bt.low <= 0.5 <= bt.high
         hits["naive"] += nv.low <= 0.5 <= nv.high
+        dw = design_effect_wilson(y, items)
+        hits["dew"] += dw.low <= 0.5 <= dw.high
     assert 0.94 <= hits["cr"] / reps <= 0.96, hits
     assert 0.93 <= hits["boot"] / reps <= 0.96, hits
+    assert 0.94 <= hits["dew"] / reps <= 0.97, hits
     assert hits["naive"] / reps < 0.75, hits  # treating 600 answers as independent
 
 
@@ -62,13 +66,47 @@ def test_two_way_bootstrap_is_wider_when_seeds_vary():
     assert (two.high - two.low) > 1.3 * (one.high - one.low)
 
 
-def test_bootstrap_many_equals_one_at_a_time_estimates():
-    rng = np.random.default_rng(9)
-    y, items = _clustered(rng, 40, 6)
-    groups = np.tile(["a", "b"], y.size // 2)
-    est, low, high = bootstrap_many(y, items, groups, seed=3)
-    assert est[0] == pytest.approx(y[groups == "a"].mean())
-    assert (low < est).all() and (est < high).all()
+def test_design_effect_wilson_against_statsmodels():
+    """One answer per item: statsmodels' Wilson interval. Several: Wilson at n_eff =
+    p(1-p) / SE², SE statsmodels' cluster-robust one, times (z / t_{K-1})²."""
+    from scipy import stats as sps
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(11)
+    y = (rng.random(50) < 0.3).astype(float)
+    ours = design_effect_wilson(y, np.arange(50))
+    assert (ours.low, ours.high) == pytest.approx(proportion_confint(y.sum(), 50, method="wilson"))
+    y, items = _clustered(rng, 30, 6)
+    ours = design_effect_wilson(y, items)
+    se = sm.OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": items}).bse[0]
+    p = y.mean()
+    n_eff = p * (1 - p) / se ** 2 * (sps.norm.ppf(0.975) / sps.t.ppf(0.975, 29)) ** 2
+    assert ours.n_eff == pytest.approx(n_eff)
+    assert (ours.low, ours.high) == pytest.approx(proportion_confint(p * n_eff, n_eff,
+                                                                     method="wilson"))
+    assert ours.n_eff < y.size  # clustered: fewer effective answers than answers
+
+
+def test_design_effect_wilson_covers_near_zero_where_the_bootstrap_collapses():
+    """Known truth: 20 items, 6 answers each, item rates ~ Beta(0.02, 0.98) (mean 0.02, ICC 0.5),
+    the regime of a harmless benchmark's over-refusal. Many runs see no refusal at all; the
+    percentile bootstrap then reports [0, 0]."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(8)
+    reps, hits, boot_hits, zero = 300, 0, 0, None
+    for r in range(reps):
+        y, items = _clustered(rng, 20, 6, a=0.02, b=0.98)
+        dw = design_effect_wilson(y, items)
+        bt = cluster_bootstrap_mean(y, items, n_resamples=300, seed=r)
+        hits += dw.low <= 0.02 <= dw.high
+        boot_hits += bt.low <= 0.02 <= bt.high
+        if y.sum() == 0:
+            zero = (dw, bt)
+    assert hits / reps >= 0.92 and boot_hits / reps < 0.8, (hits, boot_hits)
+    dw, bt = zero  # no refusal seen: the item count bounds the rate, not the 120 answers
+    assert bt.high == 0 and dw.low == 0 and dw.n_eff < 20
+    assert dw.high > proportion_confint(0, 20, method="wilson")[1]
 
 
 def test_variance_components_recover_simulated_shares():

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from safedrift.judges.refusal import NO_OUTCOME
-from safedrift.stats.clustered import bootstrap_many, cluster_bootstrap_mean
+from safedrift.stats.clustered import cluster_bootstrap_mean, design_effect_wilson
 from safedrift.stats.decisions import (
     Design,
     adjust_pvalues,
@@ -105,26 +105,21 @@ def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
     df = df.assign(refused=df["refused"].astype(float))
     rows, variance, stab_rows, findings, warnings = [], {}, [], [], []
 
-    # Rates for every benchmark × model at once, items resampled with shared draws.
-    group = df["benchmark"].astype(str) + "\x1f" + df["model"].astype(str)
-    codes, labels = pd.factorize(group, sort=True)
+    # Rates of every benchmark × model; items (and fine-tune seeds) are the clusters.
     repeated = bool(_present(df)) or df.groupby(["benchmark", "model", "item_id"]).size().max() > 1
-    if repeated:
-        est, low, high = bootstrap_many(df["refused"].to_numpy(), df["item_id"].to_numpy(),
-                                        codes, n_resamples, confidence, seed)
-    for g, label in enumerate(labels):
-        bench, model = label.split("\x1f")
-        sub = df[codes == g]
+    for (bench, model), sub in df.groupby(["benchmark", "model"], sort=True):
+        y, items = sub["refused"].to_numpy(), sub["item_id"].to_numpy()
         if "finetune_seed" in sub and sub["finetune_seed"].nunique() > 1:
-            b = cluster_bootstrap_mean(sub["refused"].to_numpy(), sub["item_id"].to_numpy(),
-                                       sub["finetune_seed"].to_numpy(), n_resamples,
+            b = cluster_bootstrap_mean(y, items, sub["finetune_seed"].to_numpy(), n_resamples,
                                        confidence, seed)
-            rows.append(_row("refusal rate", bench, model, b.estimate, b.low, b.high, b.method,
-                             n_rows=len(sub), n_items=sub["item_id"].nunique()))
+            r = design_effect_wilson(y, items, confidence, se=b.se,
+                                     source="items × seeds (bootstrap SE)")
+            rows.append(_row("refusal rate", bench, model, r.estimate, r.low, r.high, r.method,
+                             n_rows=len(sub), n_items=sub["item_id"].nunique(), n_eff=r.n_eff))
         elif repeated:
-            rows.append(_row("refusal rate", bench, model, est[g], low[g], high[g],
-                             "cluster bootstrap over items", n_rows=len(sub),
-                             n_items=sub["item_id"].nunique()))
+            r = design_effect_wilson(y, items, confidence)
+            rows.append(_row("refusal rate", bench, model, r.estimate, r.low, r.high, r.method,
+                             n_rows=len(sub), n_items=sub["item_id"].nunique(), n_eff=r.n_eff))
         else:
             r = wilson_rate(int(sub["refused"].sum()), len(sub), confidence)
             rows.append(_row("refusal rate", bench, model, r.rate, r.low, r.high, "Wilson",

@@ -6,6 +6,9 @@
 - `cluster_bootstrap_mean`: percentile bootstrap that resamples whole items, and independently
   whole fine-tune seeds when there are several (a two-way crossed bootstrap; Field & Welsh 2007).
   Vectorised: resampling counts (multinomial) times per-cluster sums, no Python loop over rows.
+- `design_effect_wilson`: a rate of clustered yes/no answers with the Wilson interval at the
+  design-effect sample size (Kish 1965), degrees of freedom adjusted as Korn & Graubard (1998);
+  it does not collapse at a rate of 0 or 1, where the percentile bootstrap does.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class Interval:
     se: float
     method: str
     n_clusters: int
+    n_eff: float = float("nan")  # design_effect_wilson: the effective sample size used
 
 
 def _codes(labels) -> tuple[np.ndarray, int]:
@@ -75,21 +80,38 @@ def cluster_bootstrap_mean(y, items, seeds=None, n_resamples: int = 2000,
     return Interval(float(y.mean()), float(low), float(high), float(boot.std(ddof=1)), method, k)
 
 
-def bootstrap_many(y, items, groups, n_resamples: int = 2000, confidence: float = 0.95,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cluster-bootstrap intervals for the mean of y in every group at once (e.g. every model ×
-    benchmark), resampling items with the same draws for all groups, so that differences between
-    groups keep their pairing. Returns (estimates, lows, highs), one per group code 0..G-1."""
+def design_effect_wilson(y, items, confidence: float = 0.95, se: float | None = None,
+                         source: str = "items") -> Interval:
+    """Rate of yes/no answers clustered in K items, with a Wilson interval that respects them.
+
+    n_eff = p̂(1 − p̂) / SE², the sample size an independent sample with the same precision would
+    have (Kish 1965); SE is the cluster-robust SE over items, or `se` when the caller has a better
+    one (the crossed items × seeds bootstrap's). n_eff is capped at the number of answers N and
+    shrunk by (z / t_{K−1})², since SE rests on K − 1 degrees of freedom (Korn & Graubard 1998,
+    Survey Methodology 24:193); the interval is Wilson's at (p̂ · n_eff, n_eff). At p̂ = 0 or 1 the
+    SE is 0 and tells nothing of the clustering, so n_eff = K: each item counts once. With one
+    answer per item (and no `se`) it is the plain Wilson interval.
+
+    Why not the percentile bootstrap: at p̂ = 0 or 1 it collapses to [p̂, p̂]; with item rates
+    near 0 or 1 and strongly clustered answers it covered 63–79% with 20 items and 76–91% with
+    60, this 87–98% (benchmarks/stats_simulation.py); at a rate of one half both are ≈ 95%.
+    """
     y = np.asarray(y, float)
-    ic, ni = _codes(items)
-    gc, ng = _codes(groups)
-    cell = ic * ng + gc
-    sums = np.bincount(cell, weights=y, minlength=ni * ng).reshape(ni, ng)
-    counts = np.bincount(cell, minlength=ni * ng).reshape(ni, ng).astype(float)
-    rng = np.random.default_rng(seed)
-    w = rng.multinomial(ni, np.full(ni, 1 / ni), size=n_resamples).astype(float)
-    boot = (w @ sums) / np.where((w @ counts) > 0, w @ counts, np.nan)
-    alpha = 1 - confidence
-    low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
-    est = sums.sum(0) / counts.sum(0)
-    return est, low, high
+    codes, k = _codes(items)
+    n, p = y.size, float(y.mean())
+    if se is None and np.bincount(codes).max() == 1:
+        low, high = proportion_confint(y.sum(), n, alpha=1 - confidence, method="wilson")
+        return Interval(p, float(low), float(high), float(np.sqrt(p * (1 - p) / n)), "Wilson", k,
+                        float(n))
+    if k < 2:
+        return Interval(p, float("nan"), float("nan"), float("nan"),
+                        "Wilson, design effect (needs ≥ 2 items)", k)
+    if se is None:
+        se = cluster_robust_mean(y, items).se
+    n_eff = float(k) if p in (0.0, 1.0) or se <= 0 else min(float(n), p * (1 - p) / se ** 2)
+    n_eff = float(n_eff)
+    q = 0.5 + confidence / 2
+    n_eff *= (sps.norm.ppf(q) / sps.t.ppf(q, k - 1)) ** 2
+    low, high = proportion_confint(p * n_eff, n_eff, alpha=1 - confidence, method="wilson")
+    return Interval(p, float(low), float(high), float(se), f"Wilson, design-effect n ({source})",
+                    k, n_eff)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from safedrift.judges.refusal import JUDGE_ERROR, NO_OUTCOME
-from safedrift.stats.estimates import paired_effect, wilson_rate
+from safedrift.stats.clustered import design_effect_wilson
+from safedrift.stats.estimates import paired_effect
 from safedrift.stats.text import pct, points, pvalue
 
 
@@ -103,11 +104,15 @@ def _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_ro
         for keys, mdf in bdf.groupby(["format", "model_id"] if by_format else ["model_id"],
                                      sort=True):
             fmt, model_id = keys if by_format else ("all", keys[0])
-            r = wilson_rate(int(mdf["positive"].sum()), len(mdf), confidence)
+            # several samples per item are clustered: Wilson at the design-effect sample size
+            # (the plain Wilson interval when each item was answered once)
+            r = design_effect_wilson(mdf["positive"].to_numpy(), mdf["item_id"].to_numpy(),
+                                     confidence)
             rate_rows.append({"measure": measure, "benchmark": bench, "harmful": harmful,
                               "format": fmt, "model_id": model_id,
-                              "seed_init": mdf["seed_init"].iloc[0], "n": r.n,
-                              "refusals": r.k, "rate": r.rate, "low": r.low, "high": r.high,
+                              "seed_init": mdf["seed_init"].iloc[0], "n": len(mdf),
+                              "refusals": int(mdf["positive"].sum()), "rate": r.estimate,
+                              "low": r.low, "high": r.high,
                               "degenerate": float(degenerate.get((bench, fmt, model_id), np.nan))
                               if degenerate is not None else float("nan")})
         per_item = bdf.pivot_table(index="item_id", columns="model_id", values="positive",
