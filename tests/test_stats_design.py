@@ -199,3 +199,12 @@ def test_adjust_pvalues_holm_by_hand():
     assert np.isnan(holm[3])
     bh = adjust_pvalues(p[:3], "fdr_bh")
     assert bh == pytest.approx([0.03, 0.04, 0.04])
+
+
+def test_no_variance_has_no_shares():
+    """Every answer refused: there is nothing to divide, so shares are undefined (NaN, with a
+    warning), not 0% for every factor."""
+    df = pd.DataFrame({"sample": [0, 1] * 3, "item": [0, 0, 1, 1, 2, 2], "y": [1.0] * 6})
+    vc = variance_components(df, "y", ["sample", "item"])
+    assert vc.table["share"].isna().all()
+    assert any("same outcome" in w for w in vc.warnings)

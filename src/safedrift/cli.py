@@ -276,8 +276,9 @@ def _cmd_analyze(args, console: Console) -> int:
             continue
         ci = "" if np.isnan(r.low) else f"[{r.low:.3f}, {r.high:.3f}]"
         p = getattr(r, "p_holm", float("nan"))
+        estimate = "n/a" if np.isnan(r.estimate) else f"{r.estimate:.3f}"
         table.add_row(r.quantity, r.benchmark, r.model, str(getattr(r, "factor", "") or "")
-                      .replace("nan", ""), f"{r.estimate:.3f}", ci,
+                      .replace("nan", ""), estimate, ci,
                       "" if p is None or np.isnan(p) else f"{p:.4f}")
     console.print(table)
     for f in a.findings:

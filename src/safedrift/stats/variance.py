@@ -72,7 +72,11 @@ def variance_components(df: pd.DataFrame, outcome: str, factors: list[str]) -> V
                  "variance": max(0.0, ms_resid)})
     table = pd.DataFrame(rows)
     total = table["variance"].sum()
-    table["share"] = table["variance"] / total if total > 0 else 0.0
+    if total > 0:
+        table["share"] = table["variance"] / total
+    else:  # every answer alike: there is no variance to share out, not a 0% share of each
+        table["share"] = float("nan")
+        warnings.append("every answer has the same outcome: no variance to divide among factors")
     return VarianceComponents(table, n, balanced, tuple(warnings))
 
 
