@@ -30,7 +30,6 @@ from safedrift.stats.estimates import (
     cohens_h,
     paired_effect,
     sign_flip_test,
-    wilson_rate,
 )
 from safedrift.stats.stability import item_stability, rank_stability
 from safedrift.stats.text import points, pvalue
@@ -105,8 +104,8 @@ def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
     df = df.assign(refused=df["refused"].astype(float))
     rows, variance, stab_rows, findings, warnings = [], {}, [], [], []
 
-    # Rates of every benchmark × model; items (and fine-tune seeds) are the clusters.
-    repeated = bool(_present(df)) or df.groupby(["benchmark", "model", "item_id"]).size().max() > 1
+    # Rates of every benchmark × model; items (and fine-tune seeds) are the clusters. One answer
+    # per item gives the plain Wilson interval.
     for (bench, model), sub in df.groupby(["benchmark", "model"], sort=True):
         y, items = sub["refused"].to_numpy(), sub["item_id"].to_numpy()
         if "finetune_seed" in sub and sub["finetune_seed"].nunique() > 1:
@@ -114,16 +113,10 @@ def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
                                        confidence, seed)
             r = design_effect_wilson(y, items, confidence, se=b.se,
                                      source="items × seeds (bootstrap SE)")
-            rows.append(_row("refusal rate", bench, model, r.estimate, r.low, r.high, r.method,
-                             n_rows=len(sub), n_items=sub["item_id"].nunique(), n_eff=r.n_eff))
-        elif repeated:
-            r = design_effect_wilson(y, items, confidence)
-            rows.append(_row("refusal rate", bench, model, r.estimate, r.low, r.high, r.method,
-                             n_rows=len(sub), n_items=sub["item_id"].nunique(), n_eff=r.n_eff))
         else:
-            r = wilson_rate(int(sub["refused"].sum()), len(sub), confidence)
-            rows.append(_row("refusal rate", bench, model, r.rate, r.low, r.high, "Wilson",
-                             n_rows=len(sub), n_items=sub["item_id"].nunique()))
+            r = design_effect_wilson(y, items, confidence)
+        rows.append(_row("refusal rate", bench, model, r.estimate, r.low, r.high, r.method,
+                         n_rows=len(sub), n_items=sub["item_id"].nunique(), n_eff=r.n_eff))
 
     for bench, bdf in df.groupby("benchmark", sort=True):
         models = sorted(bdf["model"].unique())

@@ -108,8 +108,7 @@ def design_effect_wilson(y, items, confidence: float = 0.95, se: float | None = 
                         "Wilson, design effect (needs ≥ 2 items)", k)
     if se is None:
         se = cluster_robust_mean(y, items).se
-    n_eff = float(k) if p in (0.0, 1.0) or se <= 0 else min(float(n), p * (1 - p) / se ** 2)
-    n_eff = float(n_eff)
+    n_eff = float(k) if p in (0.0, 1.0) or se <= 0 else float(min(n, p * (1 - p) / se ** 2))
     q = 0.5 + confidence / 2
     n_eff *= (sps.norm.ppf(q) / sps.t.ppf(q, k - 1)) ** 2
     low, high = proportion_confint(p * n_eff, n_eff, alpha=1 - confidence, method="wilson")
