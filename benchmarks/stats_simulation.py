@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
 from scipy.special import expit, logit
 
 from safedrift.stats.clustered import (cluster_bootstrap_mean, cluster_robust_mean,

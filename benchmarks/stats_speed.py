@@ -49,7 +49,7 @@ def main():
     t_analyze = time.perf_counter() - t
 
     t = time.perf_counter()
-    for model, sub in df.groupby("model"):
+    for _, sub in df.groupby("model"):
         design_effect_wilson(sub["refused"].to_numpy(), sub["item_id"].to_numpy())
     t_ours = time.perf_counter() - t
 
