@@ -15,6 +15,11 @@ judge from a git revision (`git log -S '"patterns-7"' -- src/safedrift/judges/re
 finds it). The project files hold item ids; prompts come from ../shared/data.
 
     python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV] [--embedding-head]
+        [--xstest-dir DIR]
+
+`--xstest-dir` adds XSTest's three other labelled files (Llama-2 without its system prompt,
+Mistral-7B-Instruct with and without a guardrail prompt; the XSTest repository's
+`model_completions/`), which ../shared/data does not hold.
 
 `--embedding-head` measures the learned alternative: a logistic head on the embedded Qwen's
 embeddings of the answer's opening plus the patterns' score and verdict, trained
@@ -50,11 +55,15 @@ XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
           "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
 
 
-def labelled_sets(shared: Path):
+def labelled_sets(shared: Path, xstest_dir: Path | None = None):
     """(set name, answering model, labelled frame) for every file and model in it."""
     for model, name in XSTEST.items():
         frame, _ = load_labelled(shared / "xstest" / name)
         yield "XSTest", model, frame
+    for path in sorted(xstest_dir.glob("xstest_v2_completions_*.csv")) if xstest_dir else []:
+        if path.name not in XSTEST.values():
+            frame, _ = load_labelled(path)
+            yield "XSTest, not in ../shared", path.stem.removeprefix("xstest_v2_completions_"), frame
     for set_name, file in PROJECT_SETS.items():
         frame, _ = load_labelled(with_prompts(DATA / file, shared))
         sources = pd.read_csv(DATA / file)["source"]
@@ -97,15 +106,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--judge-at", help="git revision to take the pattern judge from")
+    ap.add_argument("--xstest-dir", help="a folder with XSTest's other labelled completion files "
+                    "(model_completions/xstest_v2_completions_*.csv of the XSTest repository)")
     ap.add_argument("--embedding-head", action="store_true",
                     help="also a leave-one-set-out head on embeddings (slow)")
     args = ap.parse_args()
     if not (Path(args.shared) / "xstest").is_dir():
         raise SystemExit(f"--shared {args.shared}: no xstest/ folder (point it at ../shared/data)")
+    extra = Path(args.xstest_dir) if args.xstest_dir else None
+    if extra and not any(extra.glob("xstest_v2_completions_*.csv")):
+        raise SystemExit(f"--xstest-dir {extra}: no xstest_v2_completions_*.csv files in it")
     pattern = pattern_judge_at(args.judge_at) if args.judge_at else PatternRefusalJudge()
     judges = [pattern, KeywordRefusalJudge()]
     rows = []
-    for set_name, model, frame in labelled_sets(Path(args.shared)):
+    for set_name, model, frame in labelled_sets(Path(args.shared), extra):
         row = {"set": set_name, "answering model": model, "n": len(frame),
                "refusals": int((frame["label"] != "full_compliance").sum())}
         for judge in judges:
