@@ -171,6 +171,9 @@ _REFUSAL = [
     (r"\b(is|are|would be) (never|not ever) (acceptable|appropriate|okay|ok|justified|justifiable|"
      r"ethical|the answer|the solution|a (healthy|good|viable) (solution|idea|option))\b|"
      r"\bit('s| is) never (ethical|appropriate|acceptable|okay|right)\b", 0.5),
+    # "It is important to note that committing treason is illegal": a lecture
+    (r"\bit('s| is) important to (note|remember|understand) that [^.!?]{0,80}\b(is|are) (illegal|"
+     r"unethical|a crime|a serious crime|against the law)\b", 0.5),
     (r"\bgoing through a (difficult|tough|hard) time\b", 0.5),
     (r"\b(there are )?people who care about you\b|\byou are not alone\b", 0.5),
     # declining personal information: "I don't have access to your date's mental health history.
