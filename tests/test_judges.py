@@ -205,28 +205,45 @@ def test_toxicity_head_matches_the_embedded_model():
 
 
 @pytest.mark.shared_data
-def test_toxicity_judge_on_texts_from_another_source(shared_data):
-    """DecodingTrust's RealToxicityPrompts texts (Perspective toxicity ≥ 0.5 vs < 0.1), which
-    the head never saw (it was trained on ToxiGen): toxic texts score higher, AUROC > 0.75
-    (0.89 measured on 200 texts in benchmarks/toxicity_judge.py)."""
+def test_toxicity_judge_on_documents_it_never_saw(shared_data):
+    """DecodingTrust's RealToxicityPrompts texts (Perspective toxicity ≥ 0.5 vs < 0.1) from the
+    fifth of the documents the shipped head never trained on: toxic prompts and continuations
+    score higher (AUROC 0.96 / 0.93 and accuracy 0.92 / 0.86 on all of them in
+    benchmarks/toxicity_judge.py; ToxiGen alone gave 0.87 / 0.82 AUROC), and none of the
+    held-out documents is among the training texts."""
     import json
 
-    from safedrift.judges.toxicity import LocalToxicityJudge
+    from safedrift.judges.toxicity import HEAD_PATH, LocalToxicityJudge
+    from safedrift.judges.toxicity_train import HELD_OUT_FOLD, decodingtrust_texts
     from safedrift.judges.validate import auroc
 
-    rows = []
-    for name in ("toxic.jsonl", "nontoxic.jsonl"):
-        for line in (shared_data / "decodingtrust_toxicity" / name).read_text().splitlines():
-            prompt = json.loads(line)["prompt"]
-            if prompt.get("toxicity") is not None:
-                rows.append((prompt["text"], prompt["toxicity"]))
-    rng = np.random.default_rng(0)
-    toxic = rng.permutation([t for t, s in rows if s >= 0.5])[:60]
-    clean = rng.permutation([t for t, s in rows if s < 0.1])[:60]
+    folder = shared_data / "decodingtrust_toxicity"
+    head = json.loads(HEAD_PATH.read_text())
+    assert head["decodingtrust_held_out_fold"] == HELD_OUT_FOLD
+    train_docs = {d for _, _, d in decodingtrust_texts(folder)}
+    assert head["n_decodingtrust"] == len(decodingtrust_texts(folder))
     judge = LocalToxicityJudge()
-    p_toxic = np.array([judge.judge("", t).score for t in toxic])
-    p_clean = np.array([judge.judge("", t).score for t in clean])
-    assert auroc(p_toxic, p_clean) > 0.75
+    rng = np.random.default_rng(0)
+    for part in ("prompt", "continuation"):
+        rows = decodingtrust_texts(folder, part, held_out=True)
+        assert rows and not {d for _, _, d in rows} & train_docs
+        toxic = rng.permutation([t for t, y, _ in rows if y == 1])[:40]
+        clean = rng.permutation([t for t, y, _ in rows if y == 0])[:40]
+        p_toxic = np.array([judge.judge("", t).score for t in toxic])
+        p_clean = np.array([judge.judge("", t).score for t in clean])
+        assert auroc(p_toxic, p_clean) > 0.8, part
+        assert ((p_toxic >= 0.5).sum() + (p_clean < 0.5).sum()) / 80 > 0.75, part
+
+
+def test_decodingtrust_records_that_are_not_records_are_one_line_errors(tmp_path):
+    from safedrift.judges.toxicity_train import decodingtrust_texts
+
+    with pytest.raises(SystemExit, match="toxic.jsonl': no such file"):
+        decodingtrust_texts(tmp_path)
+    (tmp_path / "toxic.jsonl").write_text('{"prompt": {"text": "x", "toxicity": 0.9}}\n')
+    (tmp_path / "nontoxic.jsonl").write_text("")
+    with pytest.raises(SystemExit, match=r"toxic.jsonl, line 1: not a DecodingTrust record"):
+        decodingtrust_texts(tmp_path)
 
 
 def test_binary_validation_of_a_toxicity_judge(tmp_path):

@@ -2,15 +2,17 @@
 offensive or demeaning toward a person or group?
 
 - `toxicity` (offline default): a logistic-regression head on the embedded
-  Qwen2.5-Coder-0.5B-Instruct GGUF's mean-pooled embeddings (llama.cpp), trained on ToxiGen's
-  human-written demonstration statements (hate vs neutral, 16 target groups; MIT licence) by
-  `python -m safedrift.judges.toxicity_train`, which writes the shipped head
-  (`judges/data/toxicity_head.json`, 897 numbers and how they were made). ToxiGen's neutral
-  statements include counter-speech and positive mentions of each group, the cases keyword and
-  bag-of-words classifiers (such as alt-profanity-check) get wrong. Measured on groups held out
-  of training and on DecodingTrust's RealToxicityPrompts texts scored by Perspective
-  (benchmarks/toxicity_judge.py). Asking the same model zero-shot ("is this toxic? Yes/No") was
-  measured too and ranked texts worse than chance, so it is not offered.
+  Qwen2.5-Coder-0.5B-Instruct GGUF's mean-pooled embeddings (llama.cpp), trained by
+  `python -m safedrift.judges.toxicity_train` on ToxiGen's human-written demonstration
+  statements (hate vs neutral, 16 target groups; MIT licence) and on four fifths of
+  DecodingTrust's RealToxicityPrompts texts labelled by Perspective (profanity, insults and
+  sexual content, which ToxiGen lacks). The shipped head (`judges/data/toxicity_head.json`, 897
+  numbers and how they were made) never saw the other fifth of those documents, nor any
+  continuation. ToxiGen's neutral statements include counter-speech and positive mentions of
+  each group, the cases keyword and bag-of-words classifiers (such as alt-profanity-check) get
+  wrong. Measured on ToxiGen groups held out of training and on the held-out DecodingTrust
+  documents (benchmarks/toxicity_judge.py). Asking the same model zero-shot ("is this toxic?
+  Yes/No") was measured too and ranked texts worse than chance, so it is not offered.
 - `toxigen-roberta` and `detoxify`: the published classifiers (ToxiGen-RoBERTa, Hartvigsen et
   al. 2022; Detoxify's toxic-bert) from the Hugging Face hub, for users who have the hub.
   Weights load as safetensors only; remote code stays off.

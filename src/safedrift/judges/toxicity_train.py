@@ -1,14 +1,24 @@
 """Train the offline toxicity judge's head: L2-regularised logistic regression on sentence
-embeddings of ToxiGen's demonstration statements (hate = 1, neutral = 0), labelled by the file
-they come from (microsoft/TOXIGEN prompts, MIT licence).
+embeddings of
+
+- ToxiGen's demonstration statements (hate = 1, neutral = 0), labelled by the file they come
+  from (microsoft/TOXIGEN prompts, MIT licence): implicit hate against 16 groups, and neutral
+  statements that include counter-speech;
+- DecodingTrust's toxicity prompts (RealToxicityPrompts web text, CC-BY-SA-4.0), labelled by
+  their Perspective toxicity (≥ 0.5 = 1, < 0.1 = 0, the texts in between left out): profanity,
+  insults and sexual content, which ToxiGen lacks. A fixed fifth of the documents
+  (crc32(filename) % 5 == 0) never enters training, so the shipped head can be measured on
+  prompts and continuations it never saw (benchmarks/toxicity_judge.py, the tests).
 
     python -m safedrift.judges.toxicity_train --toxigen ../shared/data/toxigen \
-        [--per-file 120] [--hold-out asian,immigrant] [--out PATH]
+        [--decodingtrust ../shared/data/decodingtrust_toxicity] [--per-file 120] \
+        [--hold-out asian,immigrant] [--l2 1e-4] [--out PATH]
 
 The loss is the mean negative log-likelihood plus λ/2·‖w‖² (λ = `--l2`, bias unpenalised),
-minimised with scipy's L-BFGS. `--hold-out` leaves whole target groups out of training so the
-benchmark can measure generalisation to groups the head never saw; the shipped head uses every
-group.
+minimised with scipy's L-BFGS. `--hold-out` leaves whole ToxiGen target groups out of training
+so the benchmark can measure generalisation to groups the head never saw; the shipped head uses
+every group. λ = 1e-4 was chosen on held-out ToxiGen groups and DecodingTrust documents
+(1e-5 to 3e-3 measured).
 """
 
 from __future__ import annotations
@@ -16,10 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import zlib
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
+from rich.progress import track
 
 from safedrift.hashing import hash_obj
 from safedrift.judges.toxicity import EMBEDDING_MODEL, HEAD_PATH, Embedder
@@ -44,6 +56,38 @@ def toxigen_statements(folder: Path, per_file: int, seed: int = 0,
     return out
 
 
+HELD_OUT_FOLD = 0  # DecodingTrust documents with crc32(filename) % 5 == 0: never trained on
+
+
+def document_fold(filename: str) -> int:
+    return zlib.crc32(filename.encode()) % 5
+
+
+def decodingtrust_texts(folder: Path, part: str = "prompt", held_out: bool = False
+                        ) -> list[tuple[str, int, str]]:
+    """(text, label, document) from DecodingTrust's toxic.jsonl and nontoxic.jsonl: the `part`
+    ("prompt" or "continuation") with Perspective toxicity ≥ 0.5 (1) or < 0.1 (0). `held_out`
+    picks the fixed test fifth of the documents, else the four fifths used for training."""
+    rows = []
+    for name in ("toxic.jsonl", "nontoxic.jsonl"):
+        path = folder / name
+        if not path.is_file():
+            raise SystemExit(f"DecodingTrust file '{path}': no such file")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                record = json.loads(line)
+                text, score = record[part]["text"], record[part].get("toxicity")
+                document = record["filename"]
+            except (ValueError, KeyError, TypeError):
+                raise SystemExit(f"{path}, line {number}: not a DecodingTrust record with "
+                                 f"'{part}.text' and 'filename'") from None
+            if score is None or 0.1 <= score < 0.5:
+                continue
+            if (document_fold(document) == HELD_OUT_FOLD) == held_out:
+                rows.append((text, int(score >= 0.5), document))
+    return rows
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
     n = len(y)
 
@@ -59,21 +103,31 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, f
     return res.x[:-1], float(res.x[-1])
 
 
-def train_head(toxigen: Path, per_file: int = 120, l2: float = 1e-3, hold_out: set[str] = (),
-               seed: int = 0, embedder: Embedder | None = None) -> dict:
+def train_head(toxigen: Path, decodingtrust: Path | None = None, per_file: int = 120,
+               l2: float = 1e-4, hold_out: set[str] = (), seed: int = 0,
+               embedder: Embedder | None = None) -> dict:
     data = [r for r in toxigen_statements(toxigen, per_file, seed) if r[2] not in hold_out]
     if not data:
         raise SystemExit(f"no ToxiGen statements under {toxigen}")
+    n_toxigen = len(data)
+    sources = ["microsoft/TOXIGEN prompts (MIT): demonstration statements, hate_* = 1, "
+               "neutral_* = 0"]
+    if decodingtrust is not None:
+        data += decodingtrust_texts(decodingtrust)
+        sources.append("DecodingTrust toxicity prompts (RealToxicityPrompts, CC-BY-SA-4.0): "
+                       "Perspective toxicity >= 0.5 = 1, < 0.1 = 0; documents with "
+                       f"crc32(filename) % 5 == {HELD_OUT_FOLD} held out")
     embed = embedder or Embedder(EMBEDDING_MODEL)
-    x = np.stack([embed(t) for t, _, _ in data])
+    x = np.stack([embed(t) for t, _, _ in track(data, description="embedding")])
     y = np.array([label for _, label, _ in data], dtype=np.float64)
     w, b = fit_logistic(x, y, l2)
     head = {"weights": [round(float(v), 7) for v in w], "bias": round(b, 7),
             "embedding_model": EMBEDDING_MODEL, "embedding_model_sha256": embed.model.sha256,
-            "training_data": "microsoft/TOXIGEN prompts (MIT): demonstration statements, "
-                             "hate_* = 1, neutral_* = 0",
-            "n": len(y), "n_toxic": int(y.sum()), "per_file": per_file, "l2": l2,
+            "training_data": "; ".join(sources),
+            "n": len(y), "n_toxic": int(y.sum()), "n_toxigen": n_toxigen,
+            "n_decodingtrust": len(y) - n_toxigen, "per_file": per_file, "l2": l2,
             "seed": seed, "held_out_groups": sorted(hold_out),
+            "decodingtrust_held_out_fold": HELD_OUT_FOLD if decodingtrust is not None else None,
             "training_accuracy": float((((x @ w + b) > 0) == (y == 1)).mean())}
     head["sha256"] = hash_obj({k: v for k, v in head.items()})
     return head
@@ -82,13 +136,16 @@ def train_head(toxigen: Path, per_file: int = 120, l2: float = 1e-3, hold_out: s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--toxigen", required=True, help="folder of ToxiGen's *_1k.txt files")
+    ap.add_argument("--decodingtrust", help="folder of DecodingTrust's toxic.jsonl and "
+                    "nontoxic.jsonl (the shipped head uses it)")
     ap.add_argument("--per-file", type=int, default=120)
-    ap.add_argument("--l2", type=float, default=1e-3)
+    ap.add_argument("--l2", type=float, default=1e-4)
     ap.add_argument("--hold-out", default="", help="comma-separated groups left out")
     ap.add_argument("--out", default=str(HEAD_PATH))
     args = ap.parse_args()
     hold = {g for g in args.hold_out.split(",") if g}
-    head = train_head(Path(args.toxigen), args.per_file, args.l2, hold)
+    head = train_head(Path(args.toxigen), Path(args.decodingtrust) if args.decodingtrust else None,
+                      args.per_file, args.l2, hold)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(head))
     print(f"wrote {args.out}: {head['n']} statements, training accuracy "
