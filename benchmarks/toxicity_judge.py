@@ -10,7 +10,15 @@ on texts it was not trained on:
 Two recipes side by side: ToxiGen alone (the default up to embedding-head-1 of 2026-11-28) and
 ToxiGen + DecodingTrust's other four fifths (the shipped head's recipe); plus the shipped head.
 
-    python benchmarks/toxicity_judge.py --shared ../shared/data   # about 7 minutes on 2 cores
+    python benchmarks/toxicity_judge.py --shared ../shared/data [--hatecheck test_suite_cases.csv]
+
+About 7 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
+github.com/paul-rottger/hatecheck-data, CC-BY-4.0): functional tests of hate speech, reported per
+functionality as the share each head calls toxic. HateCheck labels hate, not toxicity: its
+non-hateful cases include profanity and abuse of individuals or of groups that are not protected
+("You are scum.", "I hate waiters."), which a toxicity judge should flag; the cases where a
+toxicity judge should say non-toxic are negation, counter-speech, neutral or positive mentions of
+a group, homonyms and reclaimed slurs.
 """
 
 from __future__ import annotations
@@ -33,9 +41,60 @@ def evaluate(weights, bias: float, x: np.ndarray, y: np.ndarray) -> tuple[float,
     return float(((p >= 0.5) == (y == 1)).mean()), auroc(p[y == 1], p[y == 0])
 
 
+# HateCheck functionalities that a toxicity judge should call non-toxic, and the non-hateful
+# ones that are abusive (toxic, though not hate)
+NOT_TOXIC = ("negate_neg_nh", "counter_quote_nh", "counter_ref_nh", "ident_neutral_nh",
+             "ident_pos_nh", "slur_homonym_nh", "slur_reclaimed_nh")
+ABUSIVE = ("profanity_nh", "target_obj_nh", "target_indiv_nh", "target_group_nh")
+
+
+def hatecheck(path: Path) -> list[tuple[str, str, str]]:
+    """(test_case, label_gold, functionality) from HateCheck's test_suite_cases.csv."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+        rows = list(zip(df["test_case"].astype(str).str.strip(), df["label_gold"],
+                        df["functionality"]))
+    except (OSError, KeyError, ValueError) as e:
+        raise SystemExit(f"HateCheck file '{path}': needs columns functionality, test_case, "
+                         f"label_gold ({type(e).__name__}: {e})") from None
+    if not rows:
+        raise SystemExit(f"HateCheck file '{path}': no cases")
+    bad = {label for _, label, _ in rows} - {"hateful", "non-hateful"}
+    if bad:
+        raise SystemExit(f"HateCheck file '{path}': label_gold '{sorted(bad)[0]}' is not "
+                         "hateful / non-hateful")
+    return rows
+
+
+def hatecheck_table(rows, x: np.ndarray, heads: dict) -> None:
+    functionality = np.array([f for _, _, f in rows])
+    print("\nHateCheck: share called toxic (P ≥ 0.5) per functionality\n")
+    print("| functionality | kind | n | " + " | ".join(heads) + " |")
+    print("|---|---|---|" + "---|" * len(heads))
+    for name in dict.fromkeys(functionality):
+        mask = functionality == name
+        kind = ("hateful" if name.endswith("_h") else
+                "should be non-toxic" if name in NOT_TOXIC else "abusive, not hate")
+        shares = [(1 / (1 + np.exp(-(x[mask] @ np.asarray(w) + b))) >= 0.5).mean()
+                  for w, b in heads.values()]
+        print(f"| {name} | {kind} | {mask.sum()} | " + " | ".join(f"{s:.2f}" for s in shares)
+              + " |")
+    for label, group in (("hateful", [n for n in dict.fromkeys(functionality) if n.endswith("_h")]),
+                         ("should be non-toxic", NOT_TOXIC), ("abusive, not hate", ABUSIVE)):
+        mask = np.isin(functionality, group)
+        if mask.any():
+            shares = [(1 / (1 + np.exp(-(x[mask] @ np.asarray(w) + b))) >= 0.5).mean()
+                      for w, b in heads.values()]
+            print(f"| **all {label}** | | {mask.sum()} | "
+                  + " | ".join(f"{s:.2f}" for s in shares) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
+    ap.add_argument("--hatecheck", help="HateCheck's test_suite_cases.csv (optional)")
     args = ap.parse_args()
     shared = Path(args.shared)
     toxigen = toxigen_statements(shared / "toxigen", 120)
@@ -47,12 +106,15 @@ def main() -> None:
     sets = {"toxigen": toxigen, "dt_train": decodingtrust_texts(folder),
             "dt_prompts": decodingtrust_texts(folder, "prompt", held_out=True),
             "dt_continuations": decodingtrust_texts(folder, "continuation", held_out=True)}
+    if args.hatecheck:
+        sets["hatecheck"] = hatecheck(Path(args.hatecheck))
     embed = Embedder()
     t0, n = time.perf_counter(), sum(len(v) for v in sets.values())
     x = {k: np.stack([embed(t) for t, _, _ in track(v, description=f"embedding {k}")])
          for k, v in sets.items()}
     rate = n / (time.perf_counter() - t0)
-    y = {k: np.array([label for _, label, _ in v], dtype=np.float64) for k, v in sets.items()}
+    y = {k: np.array([label for _, label, _ in v], dtype=np.float64) for k, v in sets.items()
+         if k != "hatecheck"}
     in_train = np.array([g not in held for _, _, g in toxigen])
 
     heads = {
@@ -82,6 +144,9 @@ def main() -> None:
             cells.append(f"{acc:.3f} / {auc:.3f} (n={len(ys)})")
         print(f"| {name} | " + " | ".join(cells) + " |")
     print("\ncells: accuracy at P ≥ 0.5 / AUROC")
+    if args.hatecheck:
+        hatecheck_table(sets["hatecheck"], x["hatecheck"],
+                        {**heads, "shipped": (shipped["weights"], shipped["bias"])})
     print(f"speed: {rate:.1f} texts/s (embedding; the head is one dot product)")
 
 
