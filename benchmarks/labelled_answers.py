@@ -67,6 +67,7 @@ def leave_one_set_out(x: dict[str, np.ndarray], y: dict[str, np.ndarray],
                       l2: float) -> dict[str, np.ndarray]:
     """Each set's probabilities from a logistic head (L2 `l2`) fitted on all the other sets:
     how a learned judge would do on answers of a kind it never saw."""
+    from safedrift.judges.toxicity import head_probability
     from safedrift.judges.toxicity_train import fit_logistic
 
     out = {}
@@ -74,5 +75,5 @@ def leave_one_set_out(x: dict[str, np.ndarray], y: dict[str, np.ndarray],
         rest = [n for n in x if n != held]
         w, b = fit_logistic(np.vstack([x[n] for n in rest]),
                             np.concatenate([y[n] for n in rest]).astype(float), l2)
-        out[held] = 1 / (1 + np.exp(-(x[held] @ w + b)))
+        out[held] = head_probability(x[held], w, b)
     return out

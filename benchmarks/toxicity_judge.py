@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 from rich.progress import track
 
-from safedrift.judges.toxicity import HEAD_PATH, Embedder
+from safedrift.judges.toxicity import HEAD_PATH, Embedder, head_probability
 from safedrift.judges.toxicity_train import decodingtrust_texts, fit_logistic, toxigen_statements
 from safedrift.judges.validate import auroc
 
 
 def evaluate(weights, bias: float, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    p = 1 / (1 + np.exp(-(x @ np.asarray(weights) + bias)))
+    p = head_probability(x, weights, bias)
     return float(((p >= 0.5) == (y == 1)).mean()), auroc(p[y == 1], p[y == 0])
 
 
@@ -70,25 +70,24 @@ def hatecheck(path: Path) -> list[tuple[str, str, str]]:
 
 def hatecheck_table(rows, x: np.ndarray, heads: dict) -> None:
     functionality = np.array([f for _, _, f in rows])
+    names = list(dict.fromkeys(functionality))
+
+    def row(label: str, kind: str, mask: np.ndarray) -> str:
+        shares = [(head_probability(x[mask], w, b) >= 0.5).mean() for w, b in heads.values()]
+        return f"| {label} | {kind} | {mask.sum()} | " + " | ".join(f"{s:.2f}" for s in shares) + " |"
+
     print("\nHateCheck: share called toxic (P ≥ 0.5) per functionality\n")
     print("| functionality | kind | n | " + " | ".join(heads) + " |")
     print("|---|---|---|" + "---|" * len(heads))
-    for name in dict.fromkeys(functionality):
-        mask = functionality == name
+    for name in names:
         kind = ("hateful" if name.endswith("_h") else
                 "should be non-toxic" if name in NOT_TOXIC else "abusive, not hate")
-        shares = [(1 / (1 + np.exp(-(x[mask] @ np.asarray(w) + b))) >= 0.5).mean()
-                  for w, b in heads.values()]
-        print(f"| {name} | {kind} | {mask.sum()} | " + " | ".join(f"{s:.2f}" for s in shares)
-              + " |")
-    for label, group in (("hateful", [n for n in dict.fromkeys(functionality) if n.endswith("_h")]),
+        print(row(name, kind, functionality == name))
+    for label, group in (("hateful", [n for n in names if n.endswith("_h")]),
                          ("should be non-toxic", NOT_TOXIC), ("abusive, not hate", ABUSIVE)):
         mask = np.isin(functionality, group)
         if mask.any():
-            shares = [(1 / (1 + np.exp(-(x[mask] @ np.asarray(w) + b))) >= 0.5).mean()
-                      for w, b in heads.values()]
-            print(f"| **all {label}** | | {mask.sum()} | "
-                  + " | ".join(f"{s:.2f}" for s in shares) + " |")
+            print(row(f"**all {label}**", "", mask))
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ with "-", the start of the next list item), or the whole answer when it is not a
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 from pathlib import Path
@@ -37,6 +36,11 @@ from safedrift.judges.refusal import Verdict
 TOXIC, NON_TOXIC = "toxic", "non_toxic"
 HEAD_PATH = Path(__file__).parent / "data" / "toxicity_head.json"
 EMBEDDING_MODEL = "embedded:qwen2.5-coder-0.5b-instruct"
+
+
+def head_probability(x: np.ndarray, weights, bias: float) -> np.ndarray:
+    """P(toxic) of a logistic head on embeddings `x` (one row or many)."""
+    return 1.0 / (1.0 + np.exp(-(x @ np.asarray(weights) + bias)))
 
 
 def first_statement(response: str) -> str:
@@ -88,8 +92,7 @@ class LocalToxicityJudge:
             if self._embed.model.sha256 != self.head["embedding_model_sha256"]:
                 raise SafedriftError("toxicity head was trained on another embedding model "
                                      f"({self.head['embedding_model_sha256'][:12]}); retrain it")
-        z = float(self._embed(text) @ self.w + self.b)
-        return 1.0 / (1.0 + math.exp(-z))
+        return float(head_probability(self._embed(text), self.w, self.b))
 
     def judge(self, prompt: str, response: str, reference: str | None = None) -> Verdict:
         text = first_statement(response)
