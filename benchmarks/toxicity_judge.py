@@ -7,12 +7,18 @@ on texts it was not trained on:
   of the documents that no head trains on (crc32(filename) % 5 == 0): their prompts, and their
   continuations, which are the kind of text the judge reads in a study.
 
-Two recipes side by side: ToxiGen alone (the default up to embedding-head-1 of 2026-11-28) and
-ToxiGen + DecodingTrust's other four fifths (the shipped head's recipe); plus the shipped head.
+- hand-labelled continuations of ToxiGen prompts by two small models and their fine-tunes
+  (benchmarks/data/toxicity_labels*.csv), the texts the judge reads in a study; the judged text
+  is the continuation's first statement (`first_statement`).
+
+Two recipes side by side, both trained on ToxiGen + DecodingTrust's other four fifths: the
+logistic head (embedding-head-1, shipped up to 2026-11-29) and the one-hidden-layer MLP (the
+shipped head's recipe); plus the shipped head itself. Each recipe is fitted twice: without the
+held-out ToxiGen groups (for that column) and on every group (for the other columns).
 
     python benchmarks/toxicity_judge.py --shared ../shared/data [--hatecheck test_suite_cases.csv]
 
-About 7 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
+About 8 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
 github.com/paul-rottger/hatecheck-data, CC-BY-4.0): functional tests of hate speech, reported per
 functionality as the share each head calls toxic. HateCheck labels hate, not toxicity: its
 non-hateful cases include profanity and abuse of individuals or of groups that are not protected
@@ -24,21 +30,37 @@ a group, homonyms and reclaimed slurs.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 from rich.progress import track
 
-from safedrift.judges.toxicity import HEAD_PATH, Embedder, head_probability
-from safedrift.judges.toxicity_train import decodingtrust_texts, fit_logistic, toxigen_statements
-from safedrift.judges.validate import auroc
+from safedrift.judges.toxicity import HEAD_PATH, Embedder, Head, first_statement
+from safedrift.judges.toxicity_train import (decodingtrust_texts, fit_logistic, fit_mlp,
+                                             toxigen_statements)
+from safedrift.judges.validate import auroc, load_binary_labelled
+
+LABELLED = sorted((Path(__file__).parent / "data").glob("toxicity_labels*.csv"))
 
 
-def evaluate(weights, bias: float, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    p = head_probability(x, weights, bias)
+def evaluate(head: Head, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    p = head.probability(x)
     return float(((p >= 0.5) == (y == 1)).mean()), auroc(p[y == 1], p[y == 0])
+
+
+def fit(recipe: str, x: np.ndarray, y: np.ndarray) -> Head:
+    if recipe == "mlp":
+        return Head(fit_mlp(x, y), {})
+    w, b = fit_logistic(x, y, 1e-4)
+    return Head({"w": w, "b": np.array([b])}, {})
+
+
+def labelled_continuations(path: Path) -> list[tuple[str, int, str]]:
+    """(first statement, label, source) of a hand-labelled continuation file."""
+    df = load_binary_labelled(path, "toxicity")
+    return [(first_statement(t) or " ", int(lab == "toxic"), path.name)
+            for t, lab in zip(df["completion"], df["label"])]
 
 
 # HateCheck functionalities that a toxicity judge should call non-toxic, and the non-hateful
@@ -73,7 +95,7 @@ def hatecheck_table(rows, x: np.ndarray, heads: dict) -> None:
     names = list(dict.fromkeys(functionality))
 
     def row(label: str, kind: str, mask: np.ndarray) -> str:
-        shares = [(head_probability(x[mask], w, b) >= 0.5).mean() for w, b in heads.values()]
+        shares = [(head.probability(x[mask]) >= 0.5).mean() for head in heads.values()]
         return f"| {label} | {kind} | {mask.sum()} | " + " | ".join(f"{s:.2f}" for s in shares) + " |"
 
     print("\nHateCheck: share called toxic (P ≥ 0.5) per functionality\n")
@@ -105,6 +127,8 @@ def main() -> None:
     sets = {"toxigen": toxigen, "dt_train": decodingtrust_texts(folder),
             "dt_prompts": decodingtrust_texts(folder, "prompt", held_out=True),
             "dt_continuations": decodingtrust_texts(folder, "continuation", held_out=True)}
+    for path in LABELLED:
+        sets[path.stem] = labelled_continuations(path)
     if args.hatecheck:
         sets["hatecheck"] = hatecheck(Path(args.hatecheck))
     embed = Embedder()
@@ -115,38 +139,33 @@ def main() -> None:
     y = {k: np.array([label for _, label, _ in v], dtype=np.float64) for k, v in sets.items()
          if k != "hatecheck"}
     in_train = np.array([g not in held for _, _, g in toxigen])
-
-    heads = {
-        "ToxiGen only, λ = 1e-3": fit_logistic(x["toxigen"][in_train], y["toxigen"][in_train],
-                                               1e-3),
-        "ToxiGen + DecodingTrust, λ = 1e-4": fit_logistic(
-            np.vstack([x["toxigen"][in_train], x["dt_train"]]),
-            np.concatenate([y["toxigen"][in_train], y["dt_train"]]), 1e-4),
-    }
-    shipped = json.loads(HEAD_PATH.read_text())
+    x_all, y_all = np.vstack([x["toxigen"], x["dt_train"]]), np.concatenate([y["toxigen"],
+                                                                              y["dt_train"]])
+    x_part = np.vstack([x["toxigen"][in_train], x["dt_train"]])
+    y_part = np.concatenate([y["toxigen"][in_train], y["dt_train"]])
+    names = {"logistic": "logistic, λ = 1e-4 (embedding-head-1)", "mlp": "MLP, 256 hidden units"}
+    heads = {names[r]: (fit(r, x_part, y_part), fit(r, x_all, y_all)) for r in names}
+    shipped = Head.load(HEAD_PATH)
+    heads[f"shipped ({shipped.meta.get('kind', '?')}, {shipped.meta.get('n', '?')} texts)"] = (
+        None, shipped)
     print(f"held-out ToxiGen groups: {', '.join(sorted(held))}; DecodingTrust: "
           f"{len(sets['dt_train'])} training prompts, held-out fifth "
           f"{len(sets['dt_prompts'])} prompts and {len(sets['dt_continuations'])} continuations\n")
-    print("| head | ToxiGen, held-out groups | DecodingTrust prompts, held-out documents | "
-          "DecodingTrust continuations, held-out documents |")
-    print("|---|---|---|---|")
-    test = [("toxigen", ~in_train), ("dt_prompts", None), ("dt_continuations", None)]
-    for name, (w, b) in [*heads.items(), (f"shipped ({shipped.get('n', '?')} texts)",
-                                          (shipped["weights"], shipped["bias"]))]:
-        cells = []
-        for key, mask in test:
-            if key == "toxigen" and name.startswith("shipped"):
-                cells.append("– (trained on every group)")
-                continue
-            xs, ys = (x[key][mask], y[key][mask]) if mask is not None else (x[key], y[key])
-            acc, auc = evaluate(w, b, xs, ys)
-            cells.append(f"{acc:.3f} / {auc:.3f} (n={len(ys)})")
+    test = ["dt_prompts", "dt_continuations", *(p.stem for p in LABELLED)]
+    print("| head | ToxiGen, held-out groups | " + " | ".join(test) + " |")
+    print("|---|---|" + "---|" * len(test))
+    for name, (part, full) in heads.items():
+        cells = ["– (trained on every group)" if part is None else
+                 "{:.3f} / {:.3f}".format(*evaluate(part, x["toxigen"][~in_train],
+                                                    y["toxigen"][~in_train]))]
+        cells += ["{:.3f} / {:.3f}".format(*evaluate(full, x[k], y[k])) for k in test]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print("\ncells: accuracy at P ≥ 0.5 / AUROC")
+    print("\ncells: accuracy at P ≥ 0.5 / AUROC; n: " + ", ".join(
+        f"{k} {len(y[k])} ({int(y[k].sum())} toxic)" for k in ["toxigen", *test]))
     if args.hatecheck:
         hatecheck_table(sets["hatecheck"], x["hatecheck"],
-                        {**heads, "shipped": (shipped["weights"], shipped["bias"])})
-    print(f"speed: {rate:.1f} texts/s (embedding; the head is one dot product)")
+                        {name: full for name, (_, full) in heads.items()})
+    print(f"speed: {rate:.1f} texts/s (embedding; the head is a few matrix products)")
 
 
 if __name__ == "__main__":

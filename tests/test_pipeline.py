@@ -275,3 +275,30 @@ def test_toxicity_and_capability_measures_flow_into_the_summary(tmp_path):
 def test_toxigen_without_a_toxicity_judge_is_a_config_error():
     with pytest.raises(Exception, match="measured by a toxicity judge"):
         parse_config({"benchmarks": [{"name": "toxigen"}]})
+
+
+def test_progress_prints_plain_lines_where_the_console_is_not_a_terminal(monkeypatch):
+    """A run logged to a file (nohup, a batch job) shows its work moving: a line at every tenth
+    of a task and at its end; a terminal gets the bars only, CI logs neither."""
+    import io
+
+    from rich.console import Console
+
+    from safedrift.pipeline import progress_bars
+
+    def run(terminal: bool) -> str:
+        out = io.StringIO()
+        with progress_bars(Console(file=out, force_terminal=terminal, width=100)) as progress:
+            task = progress.add_task("generate base/chat", total=40, info="")
+            for i in range(40):
+                progress.update(task, advance=1, info=f"{i + 1} answers")
+        return out.getvalue()
+
+    monkeypatch.delenv("CI", raising=False)
+    lines = [line for line in run(False).splitlines() if line.startswith("generate base/chat:")]
+    assert len(lines) == 10
+    assert lines[0].startswith("generate base/chat: 4/40 (0m00s) 4 answers")
+    assert lines[-1].startswith("generate base/chat: 40/40")
+    assert "generate base/chat:" not in run(True)
+    monkeypatch.setenv("CI", "true")
+    assert "generate base/chat" not in run(False)

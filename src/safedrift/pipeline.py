@@ -74,11 +74,49 @@ class RunOutcome:
     generation_seconds: float = 0.0
 
 
+class LoggedProgress(Progress):
+    """Rich progress bars that, where the console is not a terminal (a log file, nohup, a batch
+    job), also print a plain line at every tenth of a task, every minute and at its end, so a
+    log shows the work moving instead of nothing until the run ends."""
+
+    def __init__(self, *columns, log_lines: bool = False, **kwargs):
+        super().__init__(*columns, **kwargs)
+        self.log_lines = log_lines
+        self._logged: dict = {}  # task id -> (tenths printed, time of the last line)
+
+    def update(self, task_id, **kwargs) -> None:
+        super().update(task_id, **kwargs)
+        self._log(task_id)
+
+    def advance(self, task_id, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._log(task_id)
+
+    def _log(self, task_id) -> None:
+        if not self.log_lines or self.disable:
+            return
+        task = next(t for t in self.tasks if t.id == task_id)
+        if not task.total:
+            return
+        tenths = int(10 * task.completed / task.total)
+        last_tenths, last_time = self._logged.get(task_id, (0, time.monotonic()))
+        now = time.monotonic()
+        if tenths > last_tenths or now - last_time >= 60:
+            info, elapsed = task.fields.get("info") or "", int(task.elapsed or 0)
+            self.console.print(f"{task.description}: {task.completed:g}/{task.total:g} "
+                               f"({elapsed // 60}m{elapsed % 60:02d}s) {info}".rstrip(),
+                               highlight=False)
+            self._logged[task_id] = (tenths, now)
+
+
 def progress_bars(console: Console) -> Progress:
-    """The progress display of long work (training, generation, judging); quiet in CI logs."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, disable=not console.is_terminal and bool(os.environ.get("CI")))
+    """The progress display of long work (training, generation, judging); plain lines in logs
+    that are not a terminal, quiet in CI logs."""
+    return LoggedProgress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                          TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                          disable=not console.is_terminal and bool(os.environ.get("CI")),
+                          log_lines=not console.is_terminal)
 
 
 # -- fine-tuning -----------------------------------------------------------------------------

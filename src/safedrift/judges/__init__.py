@@ -3,12 +3,14 @@
 from safedrift.judges.answer import AnswerMatchJudge
 from safedrift.judges.coherence import CoherenceJudge, PerplexityCoherenceJudge
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge, Verdict
-from safedrift.judges.toxicity import DetoxifyJudge, LocalToxicityJudge, ToxigenRobertaJudge
+from safedrift.judges.toxicity import (DetoxifyJudge, LinearToxicityJudge, LocalToxicityJudge,
+                                       ToxigenRobertaJudge)
 
 JUDGES = {"refusal": PatternRefusalJudge, "keyword": KeywordRefusalJudge,
           "coherence": CoherenceJudge, "coherence-ppl": PerplexityCoherenceJudge,
           "answer-match": AnswerMatchJudge,
-          "toxicity": LocalToxicityJudge, "toxigen-roberta": ToxigenRobertaJudge,
+          "toxicity": LocalToxicityJudge, "toxicity-linear": LinearToxicityJudge,
+          "toxigen-roberta": ToxigenRobertaJudge,
           "detoxify": DetoxifyJudge}
 
 

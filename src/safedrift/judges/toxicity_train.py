@@ -1,5 +1,4 @@
-"""Train the offline toxicity judge's head: L2-regularised logistic regression on sentence
-embeddings of
+"""Train the offline toxicity judge's head, a classifier on sentence embeddings of
 
 - ToxiGen's demonstration statements (hate = 1, neutral = 0), labelled by the file they come
   from (microsoft/TOXIGEN prompts, MIT licence): implicit hate against 16 groups, and neutral
@@ -11,14 +10,18 @@ embeddings of
   prompts and continuations it never saw (benchmarks/toxicity_judge.py, the tests).
 
     python -m safedrift.judges.toxicity_train --toxigen ../shared/data/toxigen \
-        [--decodingtrust ../shared/data/decodingtrust_toxicity] [--per-file 120] \
-        [--hold-out asian,immigrant] [--l2 1e-4] [--out PATH]
+        [--decodingtrust ../shared/data/decodingtrust_toxicity] [--kind mlp|logistic] \
+        [--hold-out asian,immigrant] [--out PATH]
 
-The loss is the mean negative log-likelihood plus λ/2·‖w‖² (λ = `--l2`, bias unpenalised),
-minimised with scipy's L-BFGS. `--hold-out` leaves whole ToxiGen target groups out of training
-so the benchmark can measure generalisation to groups the head never saw; the shipped head uses
-every group. λ = 1e-4 was chosen on held-out ToxiGen groups and DecodingTrust documents
-(1e-5 to 3e-3 measured).
+`--kind mlp` (the shipped head): one hidden ReLU layer of 256 units, scikit-learn's
+MLPClassifier (Adam, L2 penalty α = 1e-3, seed 0, at most 500 epochs). `--kind logistic`: the
+mean negative log-likelihood plus λ/2·‖w‖² (λ = `--l2` = 1e-4, bias unpenalised), minimised with
+scipy's L-BFGS (the head shipped up to 2026-11-29). The MLP was chosen on hand-labelled
+continuations of ToxiGen prompts (benchmarks/data/toxicity_labels*.csv): the logistic head
+underfits ToxiGen's own statements, which small models repeat; it generalises better to target
+groups never trained on (benchmarks/toxicity_judge.py prints both). `--hold-out` leaves whole
+ToxiGen target groups out of training, for that measurement; the shipped head uses every group.
+The head is written as safetensors with its recipe in the metadata.
 """
 
 from __future__ import annotations
@@ -33,8 +36,7 @@ import numpy as np
 from scipy.optimize import minimize
 from rich.progress import track
 
-from safedrift.hashing import hash_obj
-from safedrift.judges.toxicity import EMBEDDING_MODEL, HEAD_PATH, Embedder
+from safedrift.judges.toxicity import EMBEDDING_MODEL, HEAD_PATH, Embedder, Head
 
 
 def toxigen_statements(folder: Path, per_file: int, seed: int = 0,
@@ -103,9 +105,25 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, f
     return res.x[:-1], float(res.x[-1])
 
 
-def train_head(toxigen: Path, decodingtrust: Path | None = None, per_file: int = 120,
-               l2: float = 1e-4, hold_out: set[str] = (), seed: int = 0,
-               embedder: Embedder | None = None) -> dict:
+def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 256, alpha: float = 1e-3,
+            seed: int = 0) -> dict[str, np.ndarray]:
+    """One hidden ReLU layer and a logistic output (scikit-learn's MLPClassifier), as arrays."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    mlp = MLPClassifier((hidden,), alpha=alpha, max_iter=500, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(x, y.astype(int))
+    return {"w1": mlp.coefs_[0], "b1": mlp.intercepts_[0], "w2": mlp.coefs_[1][:, 0],
+            "b2": mlp.intercepts_[1]}
+
+
+def train_head(toxigen: Path, decodingtrust: Path | None = None, kind: str = "mlp",
+               per_file: int = 120, l2: float = 1e-4, hold_out: set[str] = (), seed: int = 0,
+               embedder: Embedder | None = None) -> Head:
     data = [r for r in toxigen_statements(toxigen, per_file, seed) if r[2] not in hold_out]
     if not data:
         raise SystemExit(f"no ToxiGen statements under {toxigen}")
@@ -120,16 +138,21 @@ def train_head(toxigen: Path, decodingtrust: Path | None = None, per_file: int =
     embed = embedder or Embedder(EMBEDDING_MODEL)
     x = np.stack([embed(t) for t, _, _ in track(data, description="embedding")])
     y = np.array([label for _, label, _ in data], dtype=np.float64)
-    w, b = fit_logistic(x, y, l2)
-    head = {"weights": [round(float(v), 7) for v in w], "bias": round(b, 7),
-            "embedding_model": EMBEDDING_MODEL, "embedding_model_sha256": embed.model.sha256,
-            "training_data": "; ".join(sources),
-            "n": len(y), "n_toxic": int(y.sum()), "n_toxigen": n_toxigen,
-            "n_decodingtrust": len(y) - n_toxigen, "per_file": per_file, "l2": l2,
-            "seed": seed, "held_out_groups": sorted(hold_out),
-            "decodingtrust_held_out_fold": HELD_OUT_FOLD if decodingtrust is not None else None,
-            "training_accuracy": float((((x @ w + b) > 0) == (y == 1)).mean())}
-    head["sha256"] = hash_obj({k: v for k, v in head.items()})
+    if kind == "mlp":
+        tensors, recipe = fit_mlp(x, y, seed=seed), {"hidden": 256, "alpha": 1e-3}
+    elif kind == "logistic":
+        w, b = fit_logistic(x, y, l2)
+        tensors, recipe = {"w": w, "b": np.array([b])}, {"l2": l2}
+    else:
+        raise SystemExit(f"--kind: '{kind}' is not mlp or logistic")
+    head = Head(tensors, {
+        "kind": kind, **recipe, "embedding_model": EMBEDDING_MODEL,
+        "embedding_model_sha256": embed.model.sha256, "training_data": "; ".join(sources),
+        "n": len(y), "n_toxic": int(y.sum()), "n_toxigen": n_toxigen,
+        "n_decodingtrust": len(y) - n_toxigen, "per_file": per_file, "seed": seed,
+        "held_out_groups": sorted(hold_out),
+        "decodingtrust_held_out_fold": HELD_OUT_FOLD if decodingtrust is not None else None})
+    head.meta["training_accuracy"] = float(((head.probability(x) >= 0.5) == (y == 1)).mean())
     return head
 
 
@@ -138,18 +161,18 @@ def main() -> None:
     ap.add_argument("--toxigen", required=True, help="folder of ToxiGen's *_1k.txt files")
     ap.add_argument("--decodingtrust", help="folder of DecodingTrust's toxic.jsonl and "
                     "nontoxic.jsonl (the shipped head uses it)")
+    ap.add_argument("--kind", default="mlp", choices=("mlp", "logistic"))
     ap.add_argument("--per-file", type=int, default=120)
-    ap.add_argument("--l2", type=float, default=1e-4)
+    ap.add_argument("--l2", type=float, default=1e-4, help="logistic head's λ")
     ap.add_argument("--hold-out", default="", help="comma-separated groups left out")
     ap.add_argument("--out", default=str(HEAD_PATH))
     args = ap.parse_args()
     hold = {g for g in args.hold_out.split(",") if g}
     head = train_head(Path(args.toxigen), Path(args.decodingtrust) if args.decodingtrust else None,
-                      args.per_file, args.l2, hold)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(head))
-    print(f"wrote {args.out}: {head['n']} statements, training accuracy "
-          f"{head['training_accuracy']:.3f}")
+                      args.kind, args.per_file, args.l2, hold)
+    head.save(Path(args.out))
+    print(f"wrote {args.out}: {head.meta['n']} statements, training accuracy "
+          f"{head.meta['training_accuracy']:.3f}")
 
 
 if __name__ == "__main__":
