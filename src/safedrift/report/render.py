@@ -115,10 +115,11 @@ def _judged(row) -> str:
 def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
     if validations is None or validations.empty:
         return []
+    binary = "accuracy (binary: refused / toxic / harmful / degenerate or not)"
     return [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
              "n": _judged(r), "accuracy (3 classes)": "" if is_missing(r.accuracy_3class)
-             else f"{r.accuracy_3class:.3f}", "accuracy (refusal vs not)":
-             f"{r.accuracy_binary:.3f}", "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}"}
+             else f"{r.accuracy_3class:.3f}", binary: f"{r.accuracy_binary:.3f}",
+             "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}"}
             for r in validations.itertuples()]
 
 
