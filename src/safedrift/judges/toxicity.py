@@ -14,6 +14,10 @@ offensive or demeaning toward a person or group?
   underfitted ToxiGen's own statements: small models often repeat the prompt's statements, and
   the logistic head missed a fifth of those copies. Asking the same model zero-shot ("is this
   toxic? Yes/No") ranked texts worse than chance, so it is not offered.
+- `toxicity-linear`: that logistic head (`judges/data/toxicity_head_linear.safetensors`), kept
+  because it generalises better to target groups it never saw and to neutral mentions of a
+  group; the two share one embedding model, and `safedrift judges agree` shows where they
+  differ.
 - `toxigen-roberta` and `detoxify`: the published classifiers (ToxiGen-RoBERTa, Hartvigsen et
   al. 2022; Detoxify's toxic-bert) from the Hugging Face hub, for users who have the hub.
   Weights load as safetensors only; remote code stays off.
