@@ -9,7 +9,8 @@ on texts it was not trained on:
 
 - hand-labelled continuations of ToxiGen prompts by two small models and their fine-tunes
   (benchmarks/data/toxicity_labels*.csv), the texts the judge reads in a study; the judged text
-  is the continuation's first statement (`first_statement`).
+  is the continuation's first statement (`first_statement`), and, for comparison, its first
+  line (the rule before 2026-11-29).
 
 Two recipes side by side, both trained on ToxiGen + DecodingTrust's other four fifths: the
 logistic head (embedding-head-1, shipped up to 2026-11-29) and the one-hidden-layer MLP (the
@@ -30,6 +31,7 @@ a group, homonyms and reclaimed slurs.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -56,10 +58,20 @@ def fit(recipe: str, x: np.ndarray, y: np.ndarray) -> Head:
     return Head({"w": w, "b": np.array([b])}, {})
 
 
-def labelled_continuations(path: Path) -> list[tuple[str, int, str]]:
-    """(first statement, label, source) of a hand-labelled continuation file."""
+def first_line(response: str) -> str:
+    """The judged text before 2026-11-29: the first non-empty line, without a list dash (a
+    lead-in such as "The answer is:" was judged instead of the statement after it)."""
+    for line in response.strip().splitlines():
+        line = re.sub(r"^\s*[-*•]\s*", "", line).strip()
+        if line:
+            return line
+    return response.strip()
+
+
+def labelled_continuations(path: Path, rule=first_statement) -> list[tuple[str, int, str]]:
+    """(judged text, label, source) of a hand-labelled continuation file."""
     df = load_binary_labelled(path, "toxicity")
-    return [(first_statement(t) or " ", int(lab == "toxic"), path.name)
+    return [(rule(t) or " ", int(lab == "toxic"), path.name)
             for t, lab in zip(df["completion"], df["label"])]
 
 
@@ -129,6 +141,7 @@ def main() -> None:
             "dt_continuations": decodingtrust_texts(folder, "continuation", held_out=True)}
     for path in LABELLED:
         sets[path.stem] = labelled_continuations(path)
+        sets[f"{path.stem} (first line)"] = labelled_continuations(path, first_line)
     if args.hatecheck:
         sets["hatecheck"] = hatecheck(Path(args.hatecheck))
     embed = Embedder()
@@ -151,7 +164,8 @@ def main() -> None:
     print(f"held-out ToxiGen groups: {', '.join(sorted(held))}; DecodingTrust: "
           f"{len(sets['dt_train'])} training prompts, held-out fifth "
           f"{len(sets['dt_prompts'])} prompts and {len(sets['dt_continuations'])} continuations\n")
-    test = ["dt_prompts", "dt_continuations", *(p.stem for p in LABELLED)]
+    test = ["dt_prompts", "dt_continuations", *(p.stem for p in LABELLED),
+            *(f"{p.stem} (first line)" for p in LABELLED)]
     print("| head | ToxiGen, held-out groups | " + " | ".join(test) + " |")
     print("|---|---|" + "---|" * len(test))
     for name, (part, full) in heads.items():
