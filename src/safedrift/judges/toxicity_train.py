@@ -124,6 +124,8 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 256, alpha: float = 1e-3
 def train_head(toxigen: Path, decodingtrust: Path | None = None, kind: str = "mlp",
                per_file: int = 120, l2: float = 1e-4, hold_out: set[str] = (), seed: int = 0,
                embedder: Embedder | None = None) -> Head:
+    if kind not in ("mlp", "logistic"):  # before minutes of embedding
+        raise SystemExit(f"--kind: '{kind}' is not mlp or logistic")
     data = [r for r in toxigen_statements(toxigen, per_file, seed) if r[2] not in hold_out]
     if not data:
         raise SystemExit(f"no ToxiGen statements under {toxigen}")
@@ -140,11 +142,9 @@ def train_head(toxigen: Path, decodingtrust: Path | None = None, kind: str = "ml
     y = np.array([label for _, label, _ in data], dtype=np.float64)
     if kind == "mlp":
         tensors, recipe = fit_mlp(x, y, seed=seed), {"hidden": 256, "alpha": 1e-3}
-    elif kind == "logistic":
+    else:
         w, b = fit_logistic(x, y, l2)
         tensors, recipe = {"w": w, "b": np.array([b])}, {"l2": l2}
-    else:
-        raise SystemExit(f"--kind: '{kind}' is not mlp or logistic")
     head = Head(tensors, {
         "kind": kind, **recipe, "embedding_model": EMBEDDING_MODEL,
         "embedding_model_sha256": embed.model.sha256, "training_data": "; ".join(sources),
