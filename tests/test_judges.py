@@ -227,6 +227,9 @@ def test_linear_toxicity_judge_is_the_logistic_head_on_the_same_embeddings():
     text = "- Banning latinos from the USA is an example of old-fashioned racism.\n- next"
     assert a.judge("", text).score != b.judge("", text).score
     assert a._embed is b._embed
+    hits = a._embed.cached.cache_info().hits
+    a.judge("", text)  # embedded once for both judges, then remembered
+    assert a._embed.cached.cache_info().hits == hits + 1
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

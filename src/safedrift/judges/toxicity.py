@@ -30,6 +30,7 @@ answer is:", "Here are some key points:") and list marker.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import re
 import threading
@@ -114,7 +115,8 @@ def first_statement(response: str) -> str:
 
 
 class Embedder:
-    """Mean-pooled, L2-normalised sentence embeddings from a GGUF through llama.cpp."""
+    """Mean-pooled, L2-normalised sentence embeddings from a GGUF through llama.cpp. The last
+    4,096 texts are remembered, so judges that share the model embed an answer once."""
 
     def __init__(self, model_ref: str = EMBEDDING_MODEL):
         from safedrift.models.backends import open_gguf
@@ -122,11 +124,17 @@ class Embedder:
         self.model, self.llm = open_gguf(model_ref, "toxicity judge", embedding=True,
                                          pooling_type=1, n_ctx=512, n_batch=512)
         self.lock = threading.Lock()
+        self.cached = functools.lru_cache(maxsize=4096)(self._embed)
 
-    def __call__(self, text: str) -> np.ndarray:
+    def _embed(self, text: str) -> np.ndarray:
         with self.lock:
             v = np.asarray(self.llm.embed(text[:1500] or " "), dtype=np.float64)
-        return v / (np.linalg.norm(v) + 1e-12)
+        v = v / (np.linalg.norm(v) + 1e-12)
+        v.flags.writeable = False  # shared between callers through the cache
+        return v
+
+    def __call__(self, text: str) -> np.ndarray:
+        return self.cached(text)
 
 
 _EMBEDDERS: dict[str, Embedder] = {}
