@@ -76,8 +76,9 @@ class RunOutcome:
 
 class LoggedProgress(Progress):
     """Rich progress bars that, where the console is not a terminal (a log file, nohup, a batch
-    job), also print a plain line at every tenth of a task, every minute and at its end, so a
-    log shows the work moving instead of nothing until the run ends."""
+    job), also print a plain line at every tenth of a task (the last at its end), or at the
+    next step after a minute without one, so a log shows the work moving instead of nothing
+    until the run ends."""
 
     def __init__(self, *columns, log_lines: bool = False, **kwargs):
         super().__init__(*columns, **kwargs)

@@ -105,7 +105,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, f
     return res.x[:-1], float(res.x[-1])
 
 
-def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 256, alpha: float = 1e-3,
+MLP_HIDDEN, MLP_ALPHA = 256, 1e-3  # the shipped head's recipe
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = MLP_HIDDEN, alpha: float = MLP_ALPHA,
             seed: int = 0) -> dict[str, np.ndarray]:
     """One hidden ReLU layer and a logistic output (scikit-learn's MLPClassifier), as arrays."""
     import warnings
@@ -141,7 +144,7 @@ def train_head(toxigen: Path, decodingtrust: Path | None = None, kind: str = "ml
     x = np.stack([embed(t) for t, _, _ in track(data, description="embedding")])
     y = np.array([label for _, label, _ in data], dtype=np.float64)
     if kind == "mlp":
-        tensors, recipe = fit_mlp(x, y, seed=seed), {"hidden": 256, "alpha": 1e-3}
+        tensors, recipe = fit_mlp(x, y, seed=seed), {"hidden": MLP_HIDDEN, "alpha": MLP_ALPHA}
     else:
         w, b = fit_logistic(x, y, l2)
         tensors, recipe = {"w": w, "b": np.array([b])}, {"l2": l2}
