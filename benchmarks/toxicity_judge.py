@@ -10,7 +10,11 @@ on texts it was not trained on:
 - hand-labelled continuations of ToxiGen prompts by two small models and their fine-tunes
   (benchmarks/data/toxicity_labels*.csv), the texts the judge reads in a study; the judged text
   is the continuation's first statement (`first_statement`), and, for comparison, its first
-  line (the rule before 2026-11-29).
+  line (the rule before 2026-11-29);
+- the same continuations leave-one-set-out: heads trained with the first statements of the
+  other labelled sets added (the shipped head's recipe, which adds the two Qwen sets), judged
+  by the first statement alone or by the larger of P(first statement) and P(whole
+  continuation) (the shipped judge's rule).
 
 Two recipes side by side, both trained on ToxiGen + DecodingTrust's other four fifths: the
 logistic head (embedding-head-1, shipped up to 2026-11-29) and the one-hidden-layer MLP (the
@@ -19,7 +23,7 @@ held-out ToxiGen groups (for that column) and on every group (for the other colu
 
     python benchmarks/toxicity_judge.py --shared ../shared/data [--hatecheck test_suite_cases.csv]
 
-About 8 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
+About 20 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
 github.com/paul-rottger/hatecheck-data, CC-BY-4.0): functional tests of hate speech, reported per
 functionality as the share each head calls toxic. HateCheck labels hate, not toxicity: its
 non-hateful cases include profanity and abuse of individuals or of groups that are not protected
@@ -38,10 +42,10 @@ from pathlib import Path
 import numpy as np
 from rich.progress import track
 
-from safedrift.judges.toxicity import HEAD_PATH, Embedder, Head, first_statement
+from safedrift.judges.toxicity import HEAD_PATH, Embedder, Head
 from safedrift.judges.toxicity_train import (decodingtrust_texts, fit_logistic, fit_mlp,
-                                             toxigen_statements)
-from safedrift.judges.validate import auroc, load_binary_labelled
+                                             labelled_continuations, toxigen_statements)
+from safedrift.judges.validate import auroc
 
 LABELLED = sorted((Path(__file__).parent / "data").glob("toxicity_labels*.csv"))
 
@@ -66,13 +70,6 @@ def first_line(response: str) -> str:
         if line:
             return line
     return response.strip()
-
-
-def labelled_continuations(path: Path, rule=first_statement) -> list[tuple[str, int, str]]:
-    """(judged text, label, source) of a hand-labelled continuation file."""
-    df = load_binary_labelled(path, "toxicity")
-    return [(rule(t) or " ", int(lab == "toxic"), path.name)
-            for t, lab in zip(df["completion"], df["label"])]
 
 
 # HateCheck functionalities that a toxicity judge should call non-toxic, and the non-hateful
@@ -124,6 +121,39 @@ def hatecheck_table(rows, x: np.ndarray, heads: dict) -> None:
             print(row(f"**all {label}**", "", mask))
 
 
+def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: np.ndarray,
+                      shipped: Head) -> None:
+    """Each labelled set judged by MLP heads that never saw it: trained on ToxiGen +
+    DecodingTrust alone, or with the first statements of the other labelled sets added."""
+    trained_on = {f["file"] for f in shipped.meta.get("labelled_files", [])}
+    stems = [p.stem for p in LABELLED]
+    print("\nLabelled continuations, leave one set out (MLP heads; cells: accuracy / AUROC, "
+          "then the share called toxic, against the labels' share)\n")
+    print("| held-out set (toxic share) | head | first statement | max(first, whole) |")
+    print("|---|---|---|---|")
+    for stem in stems:
+        others = [o for o in stems if o != stem]
+        first, whole, truth = x[stem], x[f"{stem} (whole)"], y[stem]
+        has = {o: np.array([t.strip() != "" for t, _, _ in sets[o]]) for o in stems}
+        keep = [has[o] for o in others]  # continuations with a statement (as in training)
+        added = fit_mlp(np.vstack([x_base] + [x[o][k] for o, k in zip(others, keep)]),
+                        np.concatenate([y_base] + [y[o][k] for o, k in zip(others, keep)]))
+        heads = {"ToxiGen + DecodingTrust": Head(fit_mlp(x_base, y_base), {}),
+                 "+ the other labelled sets": Head(added, {})}
+        if f"{stem}.csv" not in trained_on:
+            heads["shipped"] = shipped
+        for name, head in heads.items():
+            p_first = np.where(has[stem], head.probability(first), 0.0)  # as the judge does
+            p_whole = head.probability(whole)
+            cells = []
+            for p in (p_first, np.maximum(p_first, p_whole)):
+                acc = ((p >= 0.5) == (truth == 1)).mean()
+                cells.append(f"{acc:.3f} / {auroc(p[truth == 1], p[truth == 0]):.3f}, "
+                             f"{(p >= 0.5).mean():.2f}")
+            print(f"| {stem} ({truth.mean():.2f}) | {name} | " + " | ".join(cells) + " |")
+    print(f"shipped head trained on: {', '.join(sorted(trained_on)) or 'no labelled set'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
@@ -140,8 +170,9 @@ def main() -> None:
             "dt_prompts": decodingtrust_texts(folder, "prompt", held_out=True),
             "dt_continuations": decodingtrust_texts(folder, "continuation", held_out=True)}
     for path in LABELLED:
-        sets[path.stem] = labelled_continuations(path)
+        sets[path.stem] = [(t or " ", y, src) for t, y, src in labelled_continuations(path)]
         sets[f"{path.stem} (first line)"] = labelled_continuations(path, first_line)
+        sets[f"{path.stem} (whole)"] = labelled_continuations(path, lambda t: t.strip() or " ")
     if args.hatecheck:
         sets["hatecheck"] = hatecheck(Path(args.hatecheck))
     embed = Embedder()  # remembers recent texts: the two rules often pick the same one
@@ -176,6 +207,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(cells) + " |")
     print("\ncells: accuracy at P ≥ 0.5 / AUROC; n: " + ", ".join(
         f"{k} {len(y[k])} ({int(y[k].sum())} toxic)" for k in ["toxigen", *test]))
+    leave_one_set_out(sets, x, y, x_all, y_all, shipped)
     if args.hatecheck:
         hatecheck_table(sets["hatecheck"], x["hatecheck"],
                         {name: full for name, (_, full) in heads.items()})

@@ -86,7 +86,9 @@ def _greedy_path_with_margins(model, prompt_tokens, n):
 
 def test_batched_answers_are_deterministic_and_differ_only_at_near_ties(smol):
     """Batch composition changes how matrix products round; answers may then part ways with
-    batch 1, but only where batch 1's top two logits are within 0.25 of each other."""
+    batch 1, but only where batch 1's top two logits are within 0.5 of each other (the widest
+    split seen: 0.29 logits, llama-cpp-python 0.3.36 built on an AMD EPYC; typical top-two
+    gaps are several logits)."""
     model, _, prompts, prefix = smol
     b = BatchedLlamaCppBackend(model.gguf_path, 1024, 4)
     b.set_prefix(prefix)
@@ -103,7 +105,7 @@ def test_batched_answers_are_deterministic_and_differ_only_at_near_ties(smol):
         path, margins = _greedy_path_with_margins(model, toks, len(g.tokens))
         k = next((i for i, (x, y) in enumerate(zip(g.tokens, path)) if x != y), None)
         if k is not None:
-            assert margins[k] < 0.25, (k, margins[k])
+            assert margins[k] < 0.5, (k, margins[k])
 
 
 def test_adapters_switch_without_reloading(smol, random_adapter):

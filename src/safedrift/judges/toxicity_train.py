@@ -7,11 +7,21 @@
   their Perspective toxicity (≥ 0.5 = 1, < 0.1 = 0, the texts in between left out): profanity,
   insults and sexual content, which ToxiGen lacks. A fixed fifth of the documents
   (crc32(filename) % 5 == 0) never enters training, so the shipped head can be measured on
-  prompts and continuations it never saw (benchmarks/toxicity_judge.py, the tests).
+  prompts and continuations it never saw (benchmarks/toxicity_judge.py, the tests);
+- optionally (`--labelled`), hand-labelled continuations of ToxiGen prompts by small models
+  (benchmarks/data/toxicity_labels*.csv): the first statement of each, with the label of the
+  whole continuation. Models summarise and answer ("The passage discusses the traits of the
+  Jewish race, including greed…", "The answer is: …"), which no statement list contains; the
+  shipped head uses the two Qwen2.5-Coder sets and leaves the SmolLM2 set out, to validate on.
 
     python -m safedrift.judges.toxicity_train --toxigen ../shared/data/toxigen \
         [--decodingtrust ../shared/data/decodingtrust_toxicity] [--kind mlp|logistic] \
+        [--labelled benchmarks/data/toxicity_labels.csv ...] \
         [--hold-out asian,immigrant] [--out PATH]
+
+The shipped `toxicity` head: `--decodingtrust ... --labelled benchmarks/data/toxicity_labels.csv
+benchmarks/data/toxicity_labels_heldout2.csv`; `toxicity-linear`: `--kind logistic` without
+`--labelled`, written to toxicity_head_linear.safetensors.
 
 `--kind mlp` (the shipped head): one hidden ReLU layer of 256 units, scikit-learn's
 MLPClassifier (Adam, L2 penalty α = 1e-3, seed 0, at most 500 epochs). `--kind logistic`: the
@@ -36,7 +46,8 @@ import numpy as np
 from scipy.optimize import minimize
 from rich.progress import track
 
-from safedrift.judges.toxicity import EMBEDDING_MODEL, HEAD_PATH, Embedder, Head
+from safedrift.hashing import sha256_file
+from safedrift.judges.toxicity import EMBEDDING_MODEL, HEAD_PATH, Embedder, Head, first_statement
 
 
 def toxigen_statements(folder: Path, per_file: int, seed: int = 0,
@@ -90,6 +101,20 @@ def decodingtrust_texts(folder: Path, part: str = "prompt", held_out: bool = Fal
     return rows
 
 
+def labelled_continuations(path: Path, rule=first_statement) -> list[tuple[str, int, str]]:
+    """(judged text, label, source) of a hand-labelled continuation file (text,label CSV with
+    toxic / non_toxic labels); the judged text is "" where the rule finds no statement."""
+    from safedrift.errors import SafedriftError
+    from safedrift.judges.validate import load_binary_labelled
+
+    try:
+        df = load_binary_labelled(path, "toxicity")
+    except SafedriftError as e:
+        raise SystemExit(str(e)) from None
+    return [(rule(t), int(lab == "toxic"), path.name)
+            for t, lab in zip(df["completion"], df["label"])]
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
     n = len(y)
 
@@ -126,7 +151,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = MLP_HIDDEN, alpha: float
 
 def train_head(toxigen: Path, decodingtrust: Path | None = None, kind: str = "mlp",
                per_file: int = 120, l2: float = 1e-4, hold_out: set[str] = (), seed: int = 0,
-               embedder: Embedder | None = None) -> Head:
+               embedder: Embedder | None = None, labelled: list[Path] = ()) -> Head:
     if kind not in ("mlp", "logistic"):  # before minutes of embedding
         raise SystemExit(f"--kind: '{kind}' is not mlp or logistic")
     data = [r for r in toxigen_statements(toxigen, per_file, seed) if r[2] not in hold_out]
@@ -140,6 +165,17 @@ def train_head(toxigen: Path, decodingtrust: Path | None = None, kind: str = "ml
         sources.append("DecodingTrust toxicity prompts (RealToxicityPrompts, CC-BY-SA-4.0): "
                        "Perspective toxicity >= 0.5 = 1, < 0.1 = 0; documents with "
                        f"crc32(filename) % 5 == {HELD_OUT_FOLD} held out")
+    n_before = len(data)
+    labelled_files = []
+    for path in labelled:
+        rows = [r for r in labelled_continuations(Path(path)) if r[0]]
+        data += rows
+        labelled_files.append({"file": Path(path).name, "sha256": sha256_file(Path(path)),
+                               "n": len(rows)})
+    if labelled_files:
+        sources.append("hand-labelled continuations of ToxiGen prompts (first statement, label "
+                       "of the whole continuation): " +
+                       ", ".join(f["file"] for f in labelled_files))
     embed = embedder or Embedder(EMBEDDING_MODEL)
     x = np.stack([embed(t) for t, _, _ in track(data, description="embedding")])
     y = np.array([label for _, label, _ in data], dtype=np.float64)
@@ -152,7 +188,8 @@ def train_head(toxigen: Path, decodingtrust: Path | None = None, kind: str = "ml
         "kind": kind, **recipe, "embedding_model": EMBEDDING_MODEL,
         "embedding_model_sha256": embed.model.sha256, "training_data": "; ".join(sources),
         "n": len(y), "n_toxic": int(y.sum()), "n_toxigen": n_toxigen,
-        "n_decodingtrust": len(y) - n_toxigen, "per_file": per_file, "seed": seed,
+        "n_decodingtrust": n_before - n_toxigen, "n_labelled": len(y) - n_before,
+        "labelled_files": labelled_files, "per_file": per_file, "seed": seed,
         "held_out_groups": sorted(hold_out),
         "decodingtrust_held_out_fold": HELD_OUT_FOLD if decodingtrust is not None else None})
     head.meta["training_accuracy"] = float(((head.probability(x) >= 0.5) == (y == 1)).mean())
@@ -167,14 +204,18 @@ def main() -> None:
     ap.add_argument("--kind", default="mlp", choices=("mlp", "logistic"))
     ap.add_argument("--per-file", type=int, default=120)
     ap.add_argument("--l2", type=float, default=1e-4, help="logistic head's λ")
+    ap.add_argument("--labelled", nargs="*", default=[], help="hand-labelled continuation "
+                    "files (text,label CSV) whose first statements join the training data")
     ap.add_argument("--hold-out", default="", help="comma-separated groups left out")
     ap.add_argument("--out", default=str(HEAD_PATH))
     args = ap.parse_args()
     hold = {g for g in args.hold_out.split(",") if g}
     head = train_head(Path(args.toxigen), Path(args.decodingtrust) if args.decodingtrust else None,
-                      args.kind, args.per_file, args.l2, hold)
+                      args.kind, args.per_file, args.l2, hold,
+                      labelled=[Path(p) for p in args.labelled])
     head.save(Path(args.out))
-    print(f"wrote {args.out}: {head.meta['n']} statements, training accuracy "
+    print(f"wrote {args.out}: {head.meta['n']} texts ({head.meta['n_labelled']} labelled "
+          f"continuations), training accuracy "
           f"{head.meta['training_accuracy']:.3f}")
 
 
