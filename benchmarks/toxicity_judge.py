@@ -131,15 +131,15 @@ def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: 
           "then the share called toxic, against the labels' share)\n")
     print("| held-out set (toxic share) | head | first statement | max(first, whole) |")
     print("|---|---|---|---|")
+    # continuations with a statement: the only ones training uses
+    has = {o: np.array([t.strip() != "" for t, _, _ in sets[o]]) for o in stems}
+    base = Head(fit_mlp(x_base, y_base), {})
     for stem in stems:
         others = [o for o in stems if o != stem]
         first, whole, truth = x[stem], x[f"{stem} (whole)"], y[stem]
-        has = {o: np.array([t.strip() != "" for t, _, _ in sets[o]]) for o in stems}
-        keep = [has[o] for o in others]  # continuations with a statement (as in training)
-        added = fit_mlp(np.vstack([x_base] + [x[o][k] for o, k in zip(others, keep)]),
-                        np.concatenate([y_base] + [y[o][k] for o, k in zip(others, keep)]))
-        heads = {"ToxiGen + DecodingTrust": Head(fit_mlp(x_base, y_base), {}),
-                 "+ the other labelled sets": Head(added, {})}
+        added = fit_mlp(np.vstack([x_base] + [x[o][has[o]] for o in others]),
+                        np.concatenate([y_base] + [y[o][has[o]] for o in others]))
+        heads = {"ToxiGen + DecodingTrust": base, "+ the other labelled sets": Head(added, {})}
         if f"{stem}.csv" not in trained_on:
             heads["shipped"] = shipped
         for name, head in heads.items():
