@@ -203,12 +203,11 @@ def test_first_statement_of_a_continuation():
 
 def test_toxicity_head_matches_the_embedded_model():
     """The shipped head was trained on this model's embeddings (a model change is caught)."""
-    from safedrift.judges.toxicity import HEAD_PATH, Head
-    from safedrift.models import resolve_model
-
     from pathlib import Path
 
     from safedrift.hashing import sha256_file
+    from safedrift.judges.toxicity import HEAD_PATH, Head
+    from safedrift.models import resolve_model
 
     head = Head.load(HEAD_PATH)
     model = resolve_model(head.meta["embedding_model"])
