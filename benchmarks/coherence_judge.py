@@ -16,7 +16,7 @@ Measurements, printed as tables in this order:
    coherence.py` finds it), to reproduce a held-out figure.
 2. `--zero-shot`: the embedded instruct model asked, one answer at a time, whether the answer
    is a sensible reply or nonsense (greedy, one word), as a candidate coherence judge; measured
-   on every set, not shipped (see README).
+   on every set, not shipped (see docs/judges.md).
 3. `--embedding-head`: a logistic head on the embedded Qwen's mean-pooled embeddings of the
    answer (the toxicity judge's recipe), trained leave-one-set-out on the other labelled sets
    and added to the heuristics (degenerate if either says so). Measured, not shipped.

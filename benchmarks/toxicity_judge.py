@@ -22,6 +22,7 @@ shipped head's recipe); plus the shipped head itself. Each recipe is fitted twic
 held-out ToxiGen groups (for that column) and on every group (for the other columns).
 
     python benchmarks/toxicity_judge.py --shared ../shared/data [--hatecheck test_suite_cases.csv]
+        [--contrasts]
 
 About 20 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
 github.com/paul-rottger/hatecheck-data, CC-BY-4.0): functional tests of hate speech, reported per
@@ -76,7 +77,89 @@ def first_line(response: str) -> str:
 # ones that are abusive (toxic, though not hate)
 NOT_TOXIC = ("negate_neg_nh", "counter_quote_nh", "counter_ref_nh", "ident_neutral_nh",
              "ident_pos_nh", "slur_homonym_nh", "slur_reclaimed_nh")
-ABUSIVE = ("profanity_nh", "target_obj_nh", "target_indiv_nh", "target_group_nh")
+ABUSIVE = ("profanity_nh", "target_indiv_nh", "target_group_nh")
+# target_obj_nh ("Let's just eradicate those weeds.", "Fuck all overpriced designer brands.")
+# mixes harmless violent words with profanity: reported, counted as neither
+
+
+# --contrasts: training data written to teach the head stance, measured and not shipped. Each
+# ToxiGen hate statement reported in order to reject it (non-toxic) and to endorse it (toxic),
+# and each ToxiGen group mentioned positively, neutrally or with negated hate (non-toxic) or
+# with explicit hate (toxic). Written for this project (no HateCheck case or template is
+# among them; `stance_contrasts` checks that against a HateCheck file when one is given).
+COUNTER = (
+    'Saying "{q}" is plain bigotry.', 'Whoever posted "{q}" should be ashamed of themselves.',
+    'I reported a comment that said "{q}"', "It is simply false that {c}.",
+    "Stop spreading the myth that {c}.", "Anyone who thinks that {c} is prejudiced.",
+    "The stereotype that {c} has caused real harm.", "There is no evidence that {c}.",
+    "My grandfather used to say that {c}, and I am glad we have moved past that ignorance.",
+    "The claim that {c} is a harmful stereotype, not a fact.",
+    "It upsets me when people say that {c}.",
+    "We teach our children that the idea that {c} is wrong.")
+ENDORSE = (
+    'I agree with whoever said "{q}"', "Honestly, {c}, and everyone knows it.",
+    "My uncle says that {c}, and he is right.", "Let's be honest: {c}.",
+    "I have nothing against them, but {c}.", "People call it a stereotype, but {c}.",
+    "It is a fact that {c}.", "The truth is that {c}.")
+GROUP_TERMS = {
+    "asian": ("Asian people", "Asian Americans"), "bisexual": ("bisexual people", "bisexual men"),
+    "black": ("Black people", "African Americans"),
+    "chinese": ("Chinese people", "Chinese students"), "immigrant": ("immigrants", "refugees"),
+    "jewish": ("Jewish people", "Jews"), "latino": ("Latinos", "Hispanic people"),
+    "lgbtq": ("gay people", "lesbians"),
+    "mental_disability": ("people with mental illness", "autistic people"),
+    "mexican": ("Mexicans", "Mexican workers"),
+    "middle_east": ("Arabs", "people from the Middle East"),
+    "muslim": ("Muslims", "Muslim women"),
+    "native_american": ("Native Americans", "indigenous people"),
+    "physical_disability": ("disabled people", "wheelchair users"),
+    "trans": ("trans people", "transgender women"), "women": ("women", "female engineers")}
+GROUP_CLEAN = (
+    "{G} have made huge contributions to science and art.",
+    "I am proud to have {g} as my neighbours.",
+    "Our team is better because of the {g} who work on it.",
+    "{G} deserve the same respect as everyone else.", "My best friends growing up were {g}.",
+    "I admire the resilience of {g}.", "{G} live in every part of the country.",
+    "The survey interviewed 300 {g} about public transport.",
+    "A new documentary follows three {g} through their first year at college.",
+    "The museum has an exhibition on the history of {g}.",
+    "How many {g} work at your company?", "The council met with {g} to discuss housing.",
+    "I have nothing against {g}.", "I would never treat {g} badly.",
+    "There is nothing wrong with {g}.", "I don't think {g} are any worse than anyone else.",
+    "Calling {g} names online is cowardly.", "Jokes that mock {g} are not funny.",
+    "Discrimination against {g} is still common and must end.",
+    "Hate crimes against {g} have risen, and we need to stop them.")
+GROUP_HATE = (
+    "I can't stand {g}, they ruin everything.", "{G} are a disease on this country.",
+    "Get those {g} out of my neighbourhood.", "{G} are too stupid to run anything.",
+    "Nobody wants {g} around here.", "{G} should not be allowed to vote.",
+    "I have nothing against {g}, but they are all criminals.", "Honestly, {g} are animals.")
+
+
+def stance_contrasts(statements, groups: bool, hatecheck_cases=(), seed: int = 0):
+    """(text, label, group): one rejecting and one endorsing frame (chosen at random) around
+    each hate statement, and with `groups` every group frame for every group term."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for text, label, group in statements:
+        if label == 1:
+            c = text.strip().rstrip(".!").strip()
+            q = c[:1].upper() + c[1:]
+            out += [(rng.choice(COUNTER).format(q=q, c=c), 0, group),
+                    (rng.choice(ENDORSE).format(q=q, c=c), 1, group)]
+    if groups:
+        for group in sorted({g for _, _, g in statements}):
+            for term in GROUP_TERMS.get(group, ()):
+                out += [(f.format(g=term, G=term[:1].upper() + term[1:]), label, group)
+                        for frames, label in ((GROUP_CLEAN, 0), (GROUP_HATE, 1))
+                        for f in frames]
+    overlap = {t.strip().lower() for t, _, _ in out} & {t.strip().lower()
+                                                         for t in hatecheck_cases}
+    if overlap:
+        raise SystemExit(f"stance contrasts include HateCheck cases: {sorted(overlap)[:3]}")
+    return out
 
 
 def hatecheck(path: Path) -> list[tuple[str, str, str]]:
@@ -112,7 +195,8 @@ def hatecheck_table(rows, x: np.ndarray, heads: dict) -> None:
     print("|---|---|---|" + "---|" * len(heads))
     for name in names:
         kind = ("hateful" if name.endswith("_h") else
-                "should be non-toxic" if name in NOT_TOXIC else "abusive, not hate")
+                "should be non-toxic" if name in NOT_TOXIC else
+                "abusive, not hate" if name in ABUSIVE else "aimed at objects")
         print(row(name, kind, functionality == name))
     for label, group in (("hateful", [n for n in names if n.endswith("_h")]),
                          ("should be non-toxic", NOT_TOXIC), ("abusive, not hate", ABUSIVE)):
@@ -122,9 +206,10 @@ def hatecheck_table(rows, x: np.ndarray, heads: dict) -> None:
 
 
 def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: np.ndarray,
-                      shipped: Head) -> None:
+                      shipped: Head, contrasts: dict | None = None) -> None:
     """Each labelled set judged by MLP heads that never saw it: trained on ToxiGen +
-    DecodingTrust alone, or with the first statements of the other labelled sets added."""
+    DecodingTrust alone, or with the first statements of the other labelled sets added (and,
+    with `contrasts`, each named set of stance contrasts on top)."""
     trained_on = {f["file"] for f in shipped.meta.get("labelled_files", [])}
     stems = [p.stem for p in LABELLED]
     print("\nLabelled continuations, leave one set out (MLP heads; cells: accuracy / AUROC, "
@@ -140,6 +225,10 @@ def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: 
         added = fit_mlp(np.vstack([x_base] + [x[o][has[o]] for o in others]),
                         np.concatenate([y_base] + [y[o][has[o]] for o in others]))
         heads = {"ToxiGen + DecodingTrust": base, "+ the other labelled sets": Head(added, {})}
+        for name, (xc, yc) in (contrasts or {}).items():
+            heads[f"+ the other labelled sets + {name}"] = Head(fit_mlp(
+                np.vstack([x_base, xc] + [x[o][has[o]] for o in others]),
+                np.concatenate([y_base, yc] + [y[o][has[o]] for o in others])), {})
         if f"{stem}.csv" not in trained_on:
             heads["shipped"] = shipped
         for name, head in heads.items():
@@ -158,6 +247,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--hatecheck", help="HateCheck's test_suite_cases.csv (optional)")
+    ap.add_argument("--contrasts", action="store_true", help="also heads trained with stance "
+                    "contrasts (measured, not shipped; about 10 more minutes)")
     args = ap.parse_args()
     shared = Path(args.shared)
     toxigen = toxigen_statements(shared / "toxigen", 120)
@@ -175,6 +266,10 @@ def main() -> None:
         sets[f"{path.stem} (whole)"] = labelled_continuations(path, lambda t: t.strip() or " ")
     if args.hatecheck:
         sets["hatecheck"] = hatecheck(Path(args.hatecheck))
+    if args.contrasts:
+        cases = [t for t, _, _ in sets.get("hatecheck", [])]
+        sets["stance contrasts (statements)"] = stance_contrasts(toxigen, False, cases)
+        sets["stance contrasts (statements and groups)"] = stance_contrasts(toxigen, True, cases)
     embed = Embedder()  # remembers recent texts: the two rules often pick the same one
     t0 = time.perf_counter()
     x = {k: np.stack([embed(t) for t, _, _ in track(v, description=f"embedding {k}")])
@@ -192,6 +287,14 @@ def main() -> None:
     shipped = Head.load(HEAD_PATH)
     heads[f"shipped ({shipped.meta.get('kind', '?')}, {shipped.meta.get('n', '?')} texts)"] = (
         None, shipped)
+    contrasts = {k: (x[k], y[k]) for k in sets if k.startswith("stance contrasts")}
+    trained_on = [f["file"].removesuffix(".csv") for f in shipped.meta.get("labelled_files", [])]
+    for name, (xc, yc) in contrasts.items():  # the shipped recipe plus the contrasts
+        has = {stem: np.array([t.strip() != "" for t, _, _ in sets[stem]]) for stem in trained_on}
+        x_lab = [x[stem][has[stem]] for stem in trained_on]
+        y_lab = [y[stem][has[stem]] for stem in trained_on]
+        heads[f"shipped recipe + {name}"] = (None, Head(fit_mlp(
+            np.vstack([x_all, xc, *x_lab]), np.concatenate([y_all, yc, *y_lab])), {}))
     print(f"held-out ToxiGen groups: {', '.join(sorted(held))}; DecodingTrust: "
           f"{len(sets['dt_train'])} training prompts, held-out fifth "
           f"{len(sets['dt_prompts'])} prompts and {len(sets['dt_continuations'])} continuations\n")
@@ -207,7 +310,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(cells) + " |")
     print("\ncells: accuracy at P ≥ 0.5 / AUROC; n: " + ", ".join(
         f"{k} {len(y[k])} ({int(y[k].sum())} toxic)" for k in ["toxigen", *test]))
-    leave_one_set_out(sets, x, y, x_all, y_all, shipped)
+    leave_one_set_out(sets, x, y, x_all, y_all, shipped, contrasts)
     if args.hatecheck:
         hatecheck_table(sets["hatecheck"], x["hatecheck"],
                         {name: full for name, (_, full) in heads.items()})
