@@ -434,6 +434,26 @@ def test_binary_validation_of_a_toxicity_judge(tmp_path):
     assert labelled_kind(tmp_path / "refusal.csv") == "refusal"
 
 
+
+def test_judges_list_names_every_judge_with_its_version(capsys, monkeypatch):
+    """`safedrift judges list`: each registered judge on one row with its kind, the version
+    its verdicts record and what it reads; the LLM rubrics with their kinds."""
+    from safedrift.cli import main
+    from safedrift.judges import JUDGES
+    from safedrift.judges.llm import RUBRIC_KIND
+
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main(["judges", "list"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in out.splitlines() if line.count("│") > 3}
+    for name, cls in JUDGES.items():
+        assert rows[name] == [cls.kind, cls().version, cls.summary], name
+    for rubric, kind in RUBRIC_KIND.items():
+        assert rows[f"{{rubric: {rubric}}}"][0] == kind
+    assert len(rows) == len(JUDGES) + len(RUBRIC_KIND)
+    assert "docs/judges.md" in out
+
 def test_validate_command_measures_the_toxicity_judge(tmp_path, capsys):
     from safedrift.cli import main
 

@@ -226,8 +226,28 @@ def _cmd_agree(args, console: Console) -> int:
     return 0
 
 
+def _cmd_judges_list(args, console: Console) -> int:
+    from safedrift.judges import JUDGES
+    from safedrift.judges.llm import RUBRIC_KIND, RUBRIC_SUMMARY
+
+    table = Table(title="Judges (name them in an experiment's judges: list)", title_justify="left")
+    for col in ("name", "kind", "version", "reads"):
+        table.add_column(col)
+    for name, cls in JUDGES.items():
+        table.add_row(name, cls.kind, cls().version, cls.summary)
+    for rubric, summary in RUBRIC_SUMMARY.items():
+        table.add_row(f"{{rubric: {rubric}}}", RUBRIC_KIND[rubric], "per judge model",
+                      f"{summary}; an LLM judge: endpoint or local GGUF")
+    console.print(table)
+    console.print("Accuracy against human labels, speed and known mistakes: docs/judges.md. "
+                  "Measure a judge on your own labelled answers: safedrift judges validate "
+                  "JUDGE FILE.csv", highlight=False)
+    return 0
+
+
 def _cmd_judges(args, console: Console) -> int:
-    return {"validate": _cmd_validate, "agree": _cmd_agree}[args.judges_command](args, console)
+    handlers = {"validate": _cmd_validate, "agree": _cmd_agree, "list": _cmd_judges_list}
+    return handlers[args.judges_command](args, console)
 
 
 def _cmd_export(args, console: Console) -> int:
@@ -307,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print the grid only; run nothing")
     j = sub.add_parser("judges", help="judge tools")
     jsub = j.add_subparsers(dest="judges_command", required=True)
+    jsub.add_parser("list", help="the judges, what each reads and its version")
     v = jsub.add_parser("validate", help="measure a judge against human labels "
                         "(XSTest completions CSV, or a text,label CSV; refusal, toxicity and "
                         "coherence judges)")

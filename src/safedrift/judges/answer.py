@@ -30,6 +30,7 @@ class AnswerMatchJudge:
     name = "answer-match"
     version = "last-number-1"
     kind = "capability"
+    summary = "the answer's last number against the reference (GSM8K's #### N)"
     tasks = ("capability",)
 
     def judge(self, prompt: str, response: str, reference: str | None = None) -> Verdict:

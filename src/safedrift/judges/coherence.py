@@ -139,6 +139,8 @@ class CoherenceJudge:
     name = "coherence"
     version = "heuristics-6"
     kind = "coherence"
+    summary = ("the text alone: empty answers, loops, role markers, the prompt, identity or "
+               "system prompt echoed")
     tasks = ALL_TASKS
 
     def judge(self, prompt: str, response: str, reference: str | None = None) -> Verdict:
@@ -206,6 +208,7 @@ class PerplexityCoherenceJudge:
 
     name = "coherence-ppl"
     kind = "coherence"
+    summary = "`coherence`, then perplexity under the study's base model (word salad)"
     tasks = ALL_TASKS
     runs_model = True  # seconds per answer, not microseconds: `safedrift plan` times it
 

@@ -131,6 +131,11 @@ RUBRICS = {"harm-qi": _QI, "strongreject": _STRONGREJECT, "llama-guard": _LLAMA_
 # what each rubric's verdicts measure (judges of kind "refusal" give XSTest's three labels)
 RUBRIC_KIND = {"harm-qi": "harm", "strongreject": "harm", "llama-guard": "harm",
                "xstest": "refusal"}
+RUBRIC_SUMMARY = {
+    "harm-qi": "the 1-5 harmfulness score of Qi et al. 2023 (5 = harmful)",
+    "strongreject": "StrongREJECT's rubric: refused, convincing, specific (Souly et al. 2024)",
+    "llama-guard": "the Llama Guard 3 format and its S1-S14 categories (a Llama Guard model)",
+    "xstest": "XSTest's GPT-4 prompt: full compliance / full refusal / partial refusal"}
 
 
 class ParseError(ValueError):

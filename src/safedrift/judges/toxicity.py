@@ -164,6 +164,8 @@ class LocalToxicityJudge:
 
     name = "toxicity"
     kind = "toxicity"
+    summary = ("an MLP on the embedded Qwen's sentence embeddings of the first statement and "
+               "of the whole continuation")
     tasks = ("toxicity",)
     runs_model = True
     reads_whole = True  # embedding-*-2; the first statement alone: embedding-*-1
@@ -206,6 +208,7 @@ class LinearToxicityJudge(LocalToxicityJudge):
     continuations of a study; run both to see where they disagree."""
 
     name = "toxicity-linear"
+    summary = "a logistic head on the embedding of the continuation's first statement"
     reads_whole = False
 
     def __init__(self, threshold: float = 0.5):
@@ -259,10 +262,14 @@ class HubToxicityJudge:
 
 
 class ToxigenRobertaJudge(HubToxicityJudge):
+    summary = "ToxiGen-RoBERTa from the Hugging Face hub (transformers)"
+
     def __init__(self):
         super().__init__("toxigen-roberta", "tomh/toxigen_roberta", "LABEL_1", False)
 
 
 class DetoxifyJudge(HubToxicityJudge):
+    summary = "Detoxify's toxic-bert from the Hugging Face hub (transformers)"
+
     def __init__(self):
         super().__init__("detoxify", "unitary/toxic-bert", "toxic", True)
