@@ -289,10 +289,10 @@ def main() -> None:
         None, shipped)
     contrasts = {k: (x[k], y[k]) for k in sets if k.startswith("stance contrasts")}
     trained_on = [f["file"].removesuffix(".csv") for f in shipped.meta.get("labelled_files", [])]
+    has = {stem: np.array([t.strip() != "" for t, _, _ in sets[stem]]) for stem in trained_on}
+    x_lab = [x[stem][has[stem]] for stem in trained_on]
+    y_lab = [y[stem][has[stem]] for stem in trained_on]
     for name, (xc, yc) in contrasts.items():  # the shipped recipe plus the contrasts
-        has = {stem: np.array([t.strip() != "" for t, _, _ in sets[stem]]) for stem in trained_on}
-        x_lab = [x[stem][has[stem]] for stem in trained_on]
-        y_lab = [y[stem][has[stem]] for stem in trained_on]
         heads[f"shipped recipe + {name}"] = (None, Head(fit_mlp(
             np.vstack([x_all, xc, *x_lab]), np.concatenate([y_all, yc, *y_lab])), {}))
     print(f"held-out ToxiGen groups: {', '.join(sorted(held))}; DecodingTrust: "

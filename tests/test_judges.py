@@ -322,7 +322,6 @@ def test_toxicity_judge_on_hand_labelled_continuations():
     assert result.accuracy_binary >= 0.85 and result.auroc >= 0.88, result
 
 
-
 def benchmark_script(name: str, monkeypatch):
     """A script of benchmarks/ imported as a module (its helpers are tested here)."""
     import importlib.util
