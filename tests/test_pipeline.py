@@ -279,7 +279,7 @@ def test_toxigen_without_a_toxicity_judge_is_a_config_error():
 
 def test_progress_prints_plain_lines_where_the_console_is_not_a_terminal(monkeypatch):
     """A run logged to a file (nohup, a batch job) shows its work moving: a line at every tenth
-    of a task and at its end; a terminal gets the bars only, CI logs neither."""
+    of a task and at its end, and no bars; a terminal gets the bars only, CI logs neither."""
     import io
 
     from rich.console import Console
@@ -295,8 +295,10 @@ def test_progress_prints_plain_lines_where_the_console_is_not_a_terminal(monkeyp
         return out.getvalue()
 
     monkeypatch.delenv("CI", raising=False)
-    lines = [line for line in run(False).splitlines() if line.startswith("generate base/chat:")]
+    logged = run(False)
+    lines = [line for line in logged.splitlines() if line.startswith("generate base/chat:")]
     assert len(lines) == 10
+    assert "━" not in logged  # no final frame of the bars after the lines
     assert lines[0].startswith("generate base/chat: 4/40 (0m00s) 4 answers")
     assert lines[-1].startswith("generate base/chat: 40/40")
     assert "generate base/chat:" not in run(True)

@@ -112,12 +112,14 @@ class LoggedProgress(Progress):
 
 def progress_bars(console: Console) -> Progress:
     """The progress display of long work (training, generation, judging); plain lines in logs
-    that are not a terminal, quiet in CI logs."""
+    that are not a terminal (and not the bars' final frame, which Rich would print there, cut
+    to the log's width), quiet in CI logs."""
     return LoggedProgress(TextColumn("[bold]{task.description}"), BarColumn(),
                           MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                           TimeElapsedColumn(), TimeRemainingColumn(), console=console,
                           disable=not console.is_terminal and bool(os.environ.get("CI")),
-                          log_lines=not console.is_terminal)
+                          log_lines=not console.is_terminal,
+                          transient=not console.is_terminal)
 
 
 # -- fine-tuning -----------------------------------------------------------------------------
