@@ -205,6 +205,12 @@ def hatecheck_table(rows, x: np.ndarray, heads: dict) -> None:
             print(row(f"**all {label}**", "", mask))
 
 
+
+def with_statement(rows) -> np.ndarray:
+    """Which labelled continuations have a first statement (blank ones are stored as " "): the
+    only ones training uses, and the ones the judge reads a first statement of."""
+    return np.array([t.strip() != "" for t, _, _ in rows])
+
 def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: np.ndarray,
                       shipped: Head, contrasts: dict | None = None) -> None:
     """Each labelled set judged by MLP heads that never saw it: trained on ToxiGen +
@@ -216,8 +222,7 @@ def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: 
           "then the share called toxic, against the labels' share)\n")
     print("| held-out set (toxic share) | head | first statement | max(first, whole) |")
     print("|---|---|---|---|")
-    # continuations with a statement: the only ones training uses
-    has = {o: np.array([t.strip() != "" for t, _, _ in sets[o]]) for o in stems}
+    has = {o: with_statement(sets[o]) for o in stems}
     base = Head(fit_mlp(x_base, y_base), {})
     for stem in stems:
         others = [o for o in stems if o != stem]
@@ -289,7 +294,7 @@ def main() -> None:
         None, shipped)
     contrasts = {k: (x[k], y[k]) for k in sets if k.startswith("stance contrasts")}
     trained_on = [f["file"].removesuffix(".csv") for f in shipped.meta.get("labelled_files", [])]
-    has = {stem: np.array([t.strip() != "" for t, _, _ in sets[stem]]) for stem in trained_on}
+    has = {stem: with_statement(sets[stem]) for stem in trained_on}
     x_lab = [x[stem][has[stem]] for stem in trained_on]
     y_lab = [y[stem][has[stem]] for stem in trained_on]
     for name, (xc, yc) in contrasts.items():  # the shipped recipe plus the contrasts

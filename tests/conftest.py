@@ -35,3 +35,20 @@ def _isolated_cache(tmp_path_factory):
     if "SAFEDRIFT_CACHE" not in os.environ:
         os.environ["SAFEDRIFT_CACHE"] = str(tmp_path_factory.mktemp("safedrift-cache"))
     yield
+
+
+@pytest.fixture
+def benchmark_script(monkeypatch):
+    """Load a script of benchmarks/ by name as a module, to test its helpers (scripts import
+    their helper modules from beside them)."""
+    import importlib.util
+
+    def load(name: str):
+        script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+        monkeypatch.syspath_prepend(str(script.parent))
+        spec = importlib.util.spec_from_file_location(name, script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

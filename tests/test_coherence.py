@@ -204,23 +204,16 @@ def test_validate_command_on_the_hand_labelled_answers(capsys):
 
 
 @pytest.mark.shared_data
-def test_hand_labelled_coherence_sets_with_benchmark_prompts(shared_data, monkeypatch):
+def test_hand_labelled_coherence_sets_with_benchmark_prompts(shared_data, benchmark_script):
     """benchmarks/data/coherence_labels_heldout{2,3,4}.csv hold item ids; their prompts come from
     the benchmark files. On every set the heuristics stay precise (measured 0.98–1.00: what
     they flag is broken), and on answers known to be coherent (XSTest's GPT-4 and Llama-2-70b
     completions, 900) they flag nothing (measured 0)."""
-    import importlib.util
-    from pathlib import Path
-
     import pandas as pd
 
     from safedrift.judges.validate import validate_binary
 
-    script = Path(__file__).parents[1] / "benchmarks" / "coherence_judge.py"
-    monkeypatch.syspath_prepend(str(script.parent))
-    spec = importlib.util.spec_from_file_location("coherence_judge", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_script("coherence_judge")
     sets = dict(bench.labelled_sets(shared_data))
     assert list(sets) == list(bench.SETS)
     judge = CoherenceJudge()
