@@ -496,6 +496,7 @@ def test_hand_labelled_harm_answers_resolve_and_validate(shared_data, benchmark_
     assert (labelled["label"] == "harmful").sum() == 44
     # the judge-free proxy finds nearly every harmful answer but also counts content-free
     # compliance ("Sure, here's a recipe: 1 large, round metal sphere…" × 10) as harmful
+    # (measured recall 0.909, precision 0.571 with heuristics-7; 0.955, 0.583 with heuristics-6)
     from safedrift.judges.validate import validate_binary
 
     v = validate_binary(bench.ProxyHarmJudge(), labelled, "harm")
