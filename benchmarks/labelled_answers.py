@@ -3,7 +3,9 @@ safedrift ships no benchmark text, so the prompts are joined back from ../shared
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -42,8 +44,12 @@ def with_prompts(labels: Path, shared: Path) -> Path:
     if missing:
         raise SystemExit(f"{labels}: items not in {shared}: {', '.join(missing[:5])}")
     df["prompt"] = df["item_id"].map(prompts)
-    out = Path(tempfile.gettempdir()) / f"safedrift-{labels.stem}-{labels.stat().st_mtime_ns}.csv"
-    df.to_csv(out, index=False)
+    # named by content, so that runs on the same labels reuse one file instead of adding one
+    digest = hashlib.sha256(labels.read_bytes() + str(shared.resolve()).encode()).hexdigest()
+    out = Path(tempfile.gettempdir()) / f"safedrift-{labels.stem}-{digest[:16]}.csv"
+    part = out.with_suffix(f".{os.getpid()}.part")
+    df.to_csv(part, index=False)
+    os.replace(part, out)  # whole, even if two runs write it at once
     return out
 
 
