@@ -136,14 +136,8 @@ def _loop_coverage(text: str) -> tuple[float, float]:
     return len(covered) / len(words), tail
 
 
-def _distinct_list(text: str) -> bool:
-    """Three or more list items and no line said twice: a list whose items share a frame
-    ("1. Use a knife to cut the victim's skin. 2. … the victim's face.") repeats its 4-grams
-    without looping."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    said = [_LIST_MARKER.sub("", line).strip().lower() for line in lines]
-    return sum(bool(_LIST_MARKER.match(line)) for line in lines) >= 3 and \
-        len(set(said)) == len(said)
+def _list_items(text: str) -> int:
+    return sum(bool(_LIST_MARKER.match(line)) for line in text.splitlines())
 
 
 def _repeated_lines(text: str) -> float | None:
@@ -194,7 +188,10 @@ class CoherenceJudge:
         if coverage >= _LOOP_COVERAGE:
             return Verdict(DEGENERATE, coverage, f"loops: {coverage:.0%} of the words are in "
                            f"a {_LOOP_GRAM}-word phrase said {_LOOP_TIMES}+ times")
-        if tail >= _LOOP_COVERAGE and not _distinct_list(text):
+        # a list whose items share a frame ("1. Use a knife to cut the victim's skin. 2. … the
+        # victim's face.") repeats its 4-grams without looping: exempt while no line repeats
+        frame_list = distinct_lines == 1.0 and _list_items(text) >= 3
+        if tail >= _LOOP_COVERAGE and not frame_list:
             return Verdict(DEGENERATE, tail, f"ends in a loop: {tail:.0%} of the second half's "
                            f"words are in a {_LOOP_GRAM}-word phrase said {_LOOP_TIMES}+ times")
         stutter = _stutter_share(text)
