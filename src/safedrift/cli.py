@@ -177,10 +177,10 @@ def _cmd_validate(args, console: Console) -> int:
     else:
         raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
                              "validation; its accuracy comes from its benchmark")
-    if judge.kind == "refusal" and not labelled["prompt"].astype(str).str.strip().any():
-        console.print(f"note: '{args.file}' has no prompts; the rules of `refusal` that read the "
-                      "prompt (questions about the assistant or asking for a judgement, requests "
-                      "to argue or justify, definitions) cannot apply; add a prompt column",
+    rules = getattr(judge, "prompt_rules", None)
+    if rules and not labelled["prompt"].astype(str).str.strip().any():
+        console.print(f"note: '{args.file}' has no prompts; the rules of `{judge.name}` that read "
+                      f"the prompt ({rules}) cannot apply; add a prompt column",
                       highlight=False, markup=False)
     if args.per_class:  # a slow (LLM) judge on a sample: recall per class stays unbiased
         labelled = labelled.groupby("label", sort=False).head(args.per_class)

@@ -153,6 +153,8 @@ class CoherenceJudge:
     kind = "coherence"
     summary = ("the text alone: empty answers, loops, role markers, the prompt, identity or "
                "system prompt echoed")
+    prompt_rules = ("the prompt repeated back; the system prompt leaking, unless the prompt is "
+                    "about assistants")
     tasks = ALL_TASKS
 
     def judge(self, prompt: str, response: str, reference: str | None = None) -> Verdict:
@@ -227,6 +229,7 @@ class PerplexityCoherenceJudge:
     name = "coherence-ppl"
     kind = "coherence"
     summary = "`coherence`, then perplexity under the study's base model (word salad)"
+    prompt_rules = (f"{CoherenceJudge.prompt_rules}; the answer's likelihood given the prompt")
     tasks = ALL_TASKS
     runs_model = True  # seconds per answer, not microseconds: `safedrift plan` times it
 

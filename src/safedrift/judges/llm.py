@@ -239,6 +239,7 @@ class LLMJudgeSettings:
 
 class LLMJudge:
     tasks = ("refusal",)  # safety prompts; not ToxiGen continuations or capability checks
+    prompt_rules = "the request, which the rubric shows the judge model next to the answer"
 
     def __init__(self, settings: LLMJudgeSettings, cache: VerdictCache | None = None):
         if settings.rubric not in RUBRICS:
