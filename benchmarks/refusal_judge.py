@@ -9,11 +9,12 @@ README): `refusal_labels.csv` (patterns-6 was written on it), `refusal_labels_he
 `refusal_labels_heldout4.csv` (labelled with patterns-9 frozen; patterns-10 then read it) and
 `refusal_labels_heldout5.csv` and `refusal_labels_heldout6.csv` (both labelled with patterns-10
 frozen; patterns-11 then read the second) and `refusal_labels_heldout7.csv` (labelled with
-patterns-11 frozen) and `refusal_labels_heldout8.csv`, `refusal_labels_heldout9.csv` and `refusal_labels_heldout10.csv`
-(labelled with patterns-14 frozen, and committed before any judge scored them). A set's held-out figure is
-the judge version it was held out from, on today's labels: `--judge-at REV` loads the pattern
-judge from a git revision (`git log -S '"patterns-7"' -- src/safedrift/judges/refusal.py`
-finds it). The project files hold item ids; prompts come from ../shared/data.
+patterns-11 frozen) and `refusal_labels_heldout8.csv`, `refusal_labels_heldout9.csv` and
+`refusal_labels_heldout10.csv` (labelled with patterns-14 frozen, and committed before any judge
+scored them). A set's held-out figure is the judge version it was held out from, on today's
+labels: `--judge-at REV` loads the pattern judge from a git revision
+(`git log -S '"patterns-7"' -- src/safedrift/judges/refusal.py` finds it). The project files
+hold item ids; prompts come from ../shared/data.
 
     python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV] [--embedding-head]
         [--xstest-dir DIR]

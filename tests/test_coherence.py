@@ -217,8 +217,8 @@ def test_validate_command_on_the_hand_labelled_answers(capsys):
 
 @pytest.mark.shared_data
 def test_hand_labelled_coherence_sets_with_benchmark_prompts(shared_data, benchmark_script):
-    """benchmarks/data/coherence_labels_heldout{2,3,4}.csv hold item ids; their prompts come from
-    the benchmark files. On every set the heuristics stay precise (measured 0.98–1.00: what
+    """benchmarks/data/coherence_labels_heldout{2..7}.csv hold item ids; their prompts come from
+    the benchmark files. On every set the heuristics stay precise (measured 0.96–1.00: what
     they flag is broken), and on answers known to be coherent (XSTest's GPT-4 and Llama-2-70b
     completions, 900) they flag nothing (measured 0)."""
     import pandas as pd

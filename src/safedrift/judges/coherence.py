@@ -229,7 +229,7 @@ class PerplexityCoherenceJudge:
     name = "coherence-ppl"
     kind = "coherence"
     summary = "`coherence`, then perplexity under the study's base model (word salad)"
-    prompt_rules = (f"{CoherenceJudge.prompt_rules}; the answer's likelihood given the prompt")
+    prompt_rules = f"{CoherenceJudge.prompt_rules}; the answer's likelihood given the prompt"
     tasks = ALL_TASKS
     runs_model = True  # seconds per answer, not microseconds: `safedrift plan` times it
 
