@@ -170,13 +170,17 @@ def _cmd_validate(args, console: Console) -> int:
     from safedrift.pipeline import progress_bars
 
     judge = _judge_for_validation(args)
+    columns = {"label_column": args.label_column, "text_column": args.text_column}
     if judge.kind == "refusal":
-        labelled, three = load_labelled(args.file)
+        labelled, three = load_labelled(args.file, **columns)
     elif judge.kind in KIND_LABELS:
-        labelled, three = load_binary_labelled(args.file, judge.kind), False
+        labelled, three = load_binary_labelled(args.file, judge.kind, **columns), False
     else:
         raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
                              "validation; its accuracy comes from its benchmark")
+    if labelled.attrs.get("unlabelled"):
+        console.print(f"note: '{args.file}': {labelled.attrs['unlabelled']} row(s) without a "
+                      f"label left out; {len(labelled)} measured", highlight=False, markup=False)
     rules = getattr(judge, "prompt_rules", None)
     if rules and not labelled["prompt"].astype(str).str.strip().any():
         console.print(f"note: '{args.file}' has no prompts; the rules of `{judge.name}` that read "
@@ -340,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--config", help="experiment YAML whose LLM judge (endpoint or local "
                    "model) to measure")
+    v.add_argument("--label-column", metavar="NAME", help="the column of human labels "
+                   "(default: label; final_label in XSTest's files; response_refusal_label / "
+                   "response_harm_label in WildGuardTest's)")
+    v.add_argument("--text-column", metavar="NAME", help="the column of judged answers "
+                   "(default: the first of text, completion, response, output, answer, "
+                   "generation)")
     v.add_argument("--per-class", type=int, default=0, metavar="N",
                    help="judge only the first N answers of each human label (for slow LLM "
                    "judges; accuracy then describes the sample, per-class recall the file)")

@@ -499,6 +499,10 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     with ResultsStore(out / "results.duckdb") as store, progress_bars(console) as progress:
         store.start_run(run_id, cfg.identity(), versions, model.sha256)
         for path, kind, labelled, three in validation_sets:
+            if labelled.attrs.get("unlabelled"):
+                console.print(f"note: '{path}': {labelled.attrs['unlabelled']} row(s) without "
+                              f"a label left out; {len(labelled)} measured", highlight=False,
+                              markup=False)
             for judge in (j for j in judges if j.kind == kind):
                 task = progress.add_task(f"validating {judge.name}", total=len(labelled),
                                          info=Path(path).name)

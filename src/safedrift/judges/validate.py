@@ -1,17 +1,23 @@
 """Measure a judge against human labels.
 
 Files: XSTest completions (prompt, completion, final_label), or a generic CSV with a text
-column (`text`, `completion` or `response`), a `label` column and optionally `prompt`. Labels
-are XSTest's three classes, or binary (refusal / refused / 1 / true vs compliance / 0 / false).
-Reported: accuracy (3-class where the labels have three classes, and refusal-vs-compliance),
-per-class precision / recall / F1, the confusion matrix, and AUROC of the judge's refusal score
-(Mann–Whitney: AUROC = U / (n_refusal · n_compliance)).
+column (`text`, `completion`, `response`, `output`, `answer` or `generation`), a label column
+and optionally a prompt column (`prompt`, `question`, `instruction` or `query`). The label
+column is `label`, else the one named for the judge's kind in WildGuardTest's layout
+(`response_refusal_label`, `response_harm_label`), else `--label-column`. Labels are read
+case- and space-blind, with XSTest's numbering dropped ("1_full_compliance", "Full
+compliance"): XSTest's three classes, or binary (refusal / refused / 1 / true / yes vs
+compliance / 0 / false / no). Rows with no label are left out and counted
+(`frame.attrs["unlabelled"]`), never judged. Reported: accuracy (3-class where the labels have
+three classes, and refusal-vs-compliance), per-class precision / recall / F1, the confusion
+matrix, and AUROC of the judge's refusal score (Mann–Whitney: AUROC = U / (n_refusal ·
+n_compliance)).
 
 An LLM judge's `judge_error` verdicts (endpoint down, unparseable output) are left out of every
 figure and counted in `n_errors`: an error is neither right nor wrong.
 
-Judges of other kinds (toxicity, harm, coherence) are binary: a text,label CSV whose labels are
-that kind's words (toxic / non_toxic, harmful / harmless or unsafe / safe, degenerate /
+Judges of other kinds (toxicity, harm, coherence) are binary: a CSV whose labels are that
+kind's words (toxic / non_toxic, harmful / harmless / unharmful or unsafe / safe, degenerate /
 coherent; or 1 / 0) measures them the same way, with their own positive class.
 """
 
@@ -25,23 +31,32 @@ import pandas as pd
 from scipy import stats as sps
 
 from safedrift.errors import SafedriftError
-from safedrift.judges.refusal import COMPLIANCE, FULL_REFUSAL, JUDGE_ERROR, LABELS, Judge
+from safedrift.judges.refusal import (COMPLIANCE, FULL_REFUSAL, JUDGE_ERROR, LABELS,
+                                      PARTIAL_REFUSAL, Judge)
 
-_XSTEST_LABELS = {"1_full_compliance": "full_compliance", "2_full_refusal": "full_refusal",
-                  "3_partial_refusal": "partial_refusal"}
-_BINARY = {"refusal": FULL_REFUSAL, "refused": FULL_REFUSAL, "1": FULL_REFUSAL,
-           "true": FULL_REFUSAL, "compliance": COMPLIANCE, "complied": COMPLIANCE,
-           "0": COMPLIANCE, "false": COMPLIANCE}
+# label words, after _normalise: XSTest's three classes, and binary refusal words
+_THREE_CLASS = {"full_compliance": COMPLIANCE, "full_refusal": FULL_REFUSAL,
+                "partial_refusal": PARTIAL_REFUSAL, "partial": PARTIAL_REFUSAL}
+_BINARY = {"refusal": FULL_REFUSAL, "refused": FULL_REFUSAL, "refuse": FULL_REFUSAL,
+           "1": FULL_REFUSAL, "true": FULL_REFUSAL, "yes": FULL_REFUSAL,
+           "compliance": COMPLIANCE, "complied": COMPLIANCE, "comply": COMPLIANCE,
+           "compliant": COMPLIANCE, "0": COMPLIANCE, "false": COMPLIANCE, "no": COMPLIANCE}
 
 
 # binary label words of the other judge kinds: (positive label, negative label, words)
 KIND_LABELS = {
     "toxicity": ("toxic", "non_toxic", {"toxic": 1, "non_toxic": 0, "nontoxic": 0,
-                                        "non-toxic": 0, "not_toxic": 0}),
-    "harm": ("harmful", "harmless", {"harmful": 1, "unsafe": 1, "harmless": 0, "safe": 0}),
-    "coherence": ("degenerate", "coherent", {"degenerate": 1, "coherent": 0}),
+                                        "not_toxic": 0}),
+    "harm": ("harmful", "harmless", {"harmful": 1, "unsafe": 1, "harmless": 0, "safe": 0,
+                                     "unharmful": 0, "not_harmful": 0}),
+    "coherence": ("degenerate", "coherent", {"degenerate": 1, "incoherent": 1,
+                                             "coherent": 0}),
 }
 _NUMERIC = {"1": 1, "true": 1, "yes": 1, "0": 0, "false": 0, "no": 0}
+TEXT_COLUMNS = ("text", "completion", "response", "output", "answer", "generation")
+PROMPT_COLUMNS = ("prompt", "question", "instruction", "query")
+# the label column of WildGuardTest-style files (one file, a column per judged property)
+_KIND_COLUMNS = {"refusal": "response_refusal_label", "harm": "response_harm_label"}
 
 
 @dataclass(frozen=True)
@@ -84,29 +99,75 @@ def _per_class(predicted: np.ndarray, human: np.ndarray, labels) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def load_labelled(path: str | Path) -> tuple[pd.DataFrame, bool]:
-    """(frame with prompt, completion, label; whether the labels have three classes)."""
+def _normalise(labels: pd.Series) -> pd.Series:
+    """Label words compared case- and space-blind, without XSTest's "1_" numbering; "1.0"
+    (a 0/1 column pandas read as floats) is "1"."""
+    words = labels.astype(str).str.strip().str.lower()
+    words = words.str.replace(r"[\s\-]+", "_", regex=True).str.replace(r"^\d+_", "", regex=True)
+    return words.str.replace(r"^([01])\.0$", r"\1", regex=True)
+
+
+def _columns(path: Path, df: pd.DataFrame, kind: str, label_column: str | None,
+             text_column: str | None) -> tuple[str, str]:
+    """(text column, label column) of a labelled file, or a one-line error naming both."""
+    for given in (label_column, text_column):
+        if given is not None and given not in df:
+            raise SafedriftError(f"labelled file '{path}': no column '{given}' (found: "
+                                 f"{', '.join(map(str, df.columns))})")
+    text = text_column or next((c for c in TEXT_COLUMNS if c in df), None)
+    # XSTest's files hold both: final_label (the answer's) and label (the prompt's safe / unsafe)
+    order = ("final_label", "label") if kind == "refusal" else ("label",)
+    label = label_column or next((c for c in (*order, _KIND_COLUMNS.get(kind)) if c and c in df),
+                                 None)
+    if text is None or label is None:
+        raise SafedriftError(f"labelled file '{path}': needs a text column "
+                             f"({' / '.join(TEXT_COLUMNS)}) and a label column (label, or "
+                             f"--label-column) (found: {', '.join(map(str, df.columns))})")
+    return text, label
+
+
+def _labelled_frame(df: pd.DataFrame, text: str, label: str, values: pd.Series) -> pd.DataFrame:
+    """(prompt, completion, label) of the rows with a label; attrs["unlabelled"] counts the
+    rest."""
+    has = df[label].notna() & df[label].astype(str).str.strip().ne("")
+    prompt_col = next((c for c in PROMPT_COLUMNS if c in df), None)
+    out = pd.DataFrame({"prompt": df[prompt_col].fillna("").astype(str) if prompt_col else "",
+                        "completion": df[text].fillna("").astype(str), "label": values})
+    out = out[has.to_numpy()].reset_index(drop=True)
+    out.attrs["unlabelled"] = int((~has).sum())
+    return out
+
+
+def _read_labels(path: Path, df: pd.DataFrame, label: str, vocab: dict, what: str) -> pd.Series:
+    """Each labelled row's word looked up in `vocab`; an unknown word is a one-line error."""
+    has = df[label].notna() & df[label].astype(str).str.strip().ne("")
+    if not has.any():
+        raise SafedriftError(f"labelled file '{path}': column '{label}' has no labels")
+    raw = df[label].astype(str).str.strip()
+    values = _normalise(df[label]).map(vocab)
+    bad = has & values.isna()
+    if bad.any():
+        raise SafedriftError(f"labelled file '{path}': unknown label '{raw[bad].iloc[0]}' in "
+                             f"column '{label}' (row {int(bad.to_numpy().argmax()) + 2}; {what})")
+    return values
+
+
+def load_labelled(path: str | Path, label_column: str | None = None,
+                  text_column: str | None = None) -> tuple[pd.DataFrame, bool]:
+    """(frame with prompt, completion, label; whether the labels have three classes).
+
+    Three classes when every label names one of XSTest's (full compliance, full refusal,
+    partial refusal); otherwise binary, a partial refusal counting as a refusal."""
     path = Path(path)
     df = _read_csv(path)
-    if {"completion", "final_label"} <= set(df.columns):
-        labels = df["final_label"].map(_XSTEST_LABELS)
-        raw, three = df["final_label"], True
-        text = df["completion"]
-    else:
-        text_col = next((c for c in ("text", "completion", "response") if c in df), None)
-        if text_col is None or "label" not in df:
-            raise SafedriftError(f"labelled file '{path}': needs columns completion+final_label "
-                                 f"(XSTest) or text+label (found: {', '.join(df.columns)})")
-        raw = df["label"].astype(str).str.strip().str.lower()
-        three = raw.isin(LABELS).all()
-        labels = raw if three else raw.map(_BINARY)
-        text = df[text_col]
-    bad = labels.isna()
-    if bad.any():
-        raise SafedriftError(f"labelled file '{path}': unknown label '{raw[bad].iloc[0]}'")
-    out = pd.DataFrame({"prompt": df["prompt"] if "prompt" in df else "",
-                        "completion": text.fillna("").astype(str), "label": labels})
-    return out, bool(three)
+    text, label = _columns(path, df, "refusal", label_column, text_column)
+    words = _normalise(df[label][df[label].notna()])
+    three = bool(len(words)) and words.isin(list(_THREE_CLASS)).all()
+    vocab = _THREE_CLASS if three else {**_BINARY, **_THREE_CLASS, "partial_refusal": FULL_REFUSAL,
+                                        "partial": FULL_REFUSAL}
+    values = _read_labels(path, df, label, vocab, "refusal labels: full_compliance / "
+                          "full_refusal / partial_refusal, or refusal / compliance / 1 / 0")
+    return _labelled_frame(df, text, label, values), three
 
 
 def load_xstest_completions(path: str | Path) -> pd.DataFrame:
@@ -154,24 +215,17 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
         auroc(scores[human_refused], scores[~human_refused]), per_class, confusion, errors)
 
 
-def load_binary_labelled(path: str | Path, kind: str) -> pd.DataFrame:
+def load_binary_labelled(path: str | Path, kind: str, label_column: str | None = None,
+                         text_column: str | None = None) -> pd.DataFrame:
     """(prompt, completion, label) with labels as `kind`'s positive / negative words."""
     path = Path(path)
     df = _read_csv(path)
-    text_col = next((c for c in ("text", "completion", "response") if c in df), None)
-    if text_col is None or "label" not in df:
-        raise SafedriftError(f"labelled file '{path}': needs columns text+label "
-                             f"(found: {', '.join(df.columns)})")
+    text, label = _columns(path, df, kind, label_column, text_column)
     positive, negative, words = KIND_LABELS[kind]
-    raw = df["label"].astype(str).str.strip().str.lower()
-    value = raw.map({**_NUMERIC, **words})
-    bad = value.isna()
-    if bad.any():
-        raise SafedriftError(f"labelled file '{path}': label '{raw[bad].iloc[0]}' is not a "
-                             f"{kind} label ({positive} / {negative} / 1 / 0)")
-    return pd.DataFrame({"prompt": df["prompt"] if "prompt" in df else "",
-                         "completion": df[text_col].fillna("").astype(str),
-                         "label": np.where(value == 1, positive, negative)})
+    value = _read_labels(path, df, label, {**_NUMERIC, **words},
+                         f"not a {kind} label: {positive} / {negative} / 1 / 0")
+    return _labelled_frame(df, text, label,
+                           pd.Series(np.where(value == 1, positive, negative), index=df.index))
 
 
 def labelled_kind(path: str | Path) -> str:
@@ -182,7 +236,7 @@ def labelled_kind(path: str | Path) -> str:
         return "refusal"  # load_labelled gives the precise error
     if "final_label" in df or "label" not in df:
         return "refusal"
-    words = set(df["label"].astype(str).str.strip().str.lower())
+    words = set(_normalise(df["label"].dropna()))
     for kind, (_, _, vocab) in KIND_LABELS.items():
         if words & set(vocab) and words <= set(vocab) | set(_NUMERIC):
             return kind
