@@ -170,7 +170,8 @@ def _cmd_validate(args, console: Console) -> int:
     from safedrift.pipeline import progress_bars
 
     judge = _judge_for_validation(args)
-    columns = {"label_column": args.label_column, "text_column": args.text_column}
+    columns = {"label_column": args.label_column, "text_column": args.text_column,
+               "threshold": args.threshold}
     if judge.kind == "refusal":
         labelled, three = load_labelled(args.file, **columns)
     elif judge.kind in KIND_LABELS:
@@ -338,8 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     jsub = j.add_subparsers(dest="judges_command", required=True)
     jsub.add_parser("list", help="the judges, what each reads and its version")
     v = jsub.add_parser("validate", help="measure a judge against human labels "
-                        "(XSTest completions CSV, or a text,label CSV; refusal, toxicity and "
-                        "coherence judges)")
+                        "(XSTest completions CSV, or a text,label CSV / JSONL / Parquet; "
+                        "refusal, toxicity, harm and coherence judges)")
     v.add_argument("judge", help="a judge name, or the name of an LLM judge in --config")
     v.add_argument("file")
     v.add_argument("--config", help="experiment YAML whose LLM judge (endpoint or local "
@@ -350,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--text-column", metavar="NAME", help="the column of judged answers "
                    "(default: the first of text, completion, response, output, answer, "
                    "generation)")
+    v.add_argument("--threshold", type=float, metavar="T", help="the labels are scores: "
+                   "refusal / toxic / harmful / degenerate at or above T (a Perspective "
+                   "toxicity of 0.5, a 1-5 rating of 3)")
     v.add_argument("--per-class", type=int, default=0, metavar="N",
                    help="judge only the first N answers of each human label (for slow LLM "
                    "judges; accuracy then describes the sample, per-class recall the file)")

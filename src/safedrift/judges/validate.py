@@ -1,17 +1,19 @@
 """Measure a judge against human labels.
 
-Files: XSTest completions (prompt, completion, final_label), or a generic CSV with a text
-column (`text`, `completion`, `response`, `output`, `answer` or `generation`), a label column
-and optionally a prompt column (`prompt`, `question`, `instruction` or `query`). The label
-column is `label`, else the one named for the judge's kind in WildGuardTest's layout
-(`response_refusal_label`, `response_harm_label`), else `--label-column`. Labels are read
-case- and space-blind, with XSTest's numbering dropped ("1_full_compliance", "Full
-compliance"): XSTest's three classes, or binary (refusal / refused / 1 / true / yes vs
-compliance / 0 / false / no). Rows with no label are left out and counted
-(`frame.attrs["unlabelled"]`), never judged. Reported: accuracy (3-class where the labels have
-three classes, and refusal-vs-compliance), per-class precision / recall / F1, the confusion
-matrix, and AUROC of the judge's refusal score (Mann–Whitney: AUROC = U / (n_refusal ·
-n_compliance)).
+Files: XSTest completions (prompt, completion, final_label), or a generic CSV (or JSONL,
+JSON, Parquet: nested fields read as dotted columns, `prompt.text`) with a text column
+(`text`, `completion`, `response`, `output`, `answer` or `generation`), a label column and
+optionally a prompt column (`prompt`, `question`, `instruction` or `query`). The label column
+is `label` (`final_label` first in XSTest's files, whose `label` is the prompt's), else the
+one named for the judge's kind in WildGuardTest's layout (`response_refusal_label`,
+`response_harm_label`), else `--label-column`. Labels are read case- and space-blind, with
+XSTest's numbering dropped ("1_full_compliance", "Full compliance"): XSTest's three classes,
+or binary (refusal / refused / 1 / true / yes vs compliance / 0 / false / no), or with
+`--threshold T` as numbers, positive at or above T (a Perspective score, a 1–5 rating). Rows
+with no label are left out and counted (`frame.attrs["unlabelled"]`), never judged.
+Reported: accuracy (3-class where the labels have three classes, and refusal-vs-compliance),
+per-class precision / recall / F1, the confusion matrix, and AUROC of the judge's refusal
+score (Mann–Whitney: AUROC = U / (n_refusal · n_compliance)).
 
 An LLM judge's `judge_error` verdicts (endpoint down, unparseable output) are left out of every
 figure and counted in `n_errors`: an error is neither right nor wrong.
@@ -72,9 +74,16 @@ class Validation:
     n_errors: int = 0  # judge_error verdicts, left out of the figures
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_table(path: Path) -> pd.DataFrame:
+    """A labelled file as a frame: CSV, or JSONL / JSON / Parquet with nested fields flattened
+    to dotted columns (DecodingTrust's {"prompt": {"text", "toxicity"}} → prompt.text,
+    prompt.toxicity)."""
     if not path.is_file():
         raise SafedriftError(f"labelled file '{path}': no such file")
+    if path.suffix.lower() in (".jsonl", ".json", ".parquet"):
+        from safedrift.rows import read_rows
+
+        return pd.json_normalize(read_rows(path, "labelled file"))
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -138,13 +147,22 @@ def _labelled_frame(df: pd.DataFrame, text: str, label: str, values: pd.Series) 
     return out
 
 
-def _read_labels(path: Path, df: pd.DataFrame, label: str, vocab: dict, what: str) -> pd.Series:
-    """Each labelled row's word looked up in `vocab`; an unknown word is a one-line error."""
+def _read_labels(path: Path, df: pd.DataFrame, label: str, vocab: dict, what: str,
+                 threshold: float | None = None, above: object = None,
+                 below: object = None) -> pd.Series:
+    """Each labelled row's word looked up in `vocab`, or with a threshold its number read as
+    `above` (>= threshold) or `below`; an unknown word or a non-number is a one-line error."""
     has = df[label].notna() & df[label].astype(str).str.strip().ne("")
     if not has.any():
         raise SafedriftError(f"labelled file '{path}': column '{label}' has no labels")
     raw = df[label].astype(str).str.strip()
-    values = _normalise(df[label]).map(vocab)
+    if threshold is not None:
+        number = pd.to_numeric(df[label], errors="coerce")
+        values = pd.Series(np.where(number >= threshold, above, below), index=df.index)
+        values[number.isna()] = None
+        what = f"--threshold {threshold:g} needs numbers"
+    else:
+        values = _normalise(df[label]).map(vocab)
     bad = has & values.isna()
     if bad.any():
         raise SafedriftError(f"labelled file '{path}': unknown label '{raw[bad].iloc[0]}' in "
@@ -153,21 +171,24 @@ def _read_labels(path: Path, df: pd.DataFrame, label: str, vocab: dict, what: st
 
 
 def load_labelled(path: str | Path, label_column: str | None = None,
-                  text_column: str | None = None) -> tuple[pd.DataFrame, bool]:
+                  text_column: str | None = None,
+                  threshold: float | None = None) -> tuple[pd.DataFrame, bool]:
     """(frame with prompt, completion, label; whether the labels have three classes).
 
     Three classes when every label names one of XSTest's (full compliance, full refusal,
-    partial refusal); otherwise binary, a partial refusal counting as a refusal."""
+    partial refusal); otherwise binary, a partial refusal counting as a refusal. With a
+    threshold the labels are numbers (a refusal score), a refusal at or above it."""
     path = Path(path)
-    df = _read_csv(path)
+    df = _read_table(path)
     text, label = _columns(path, df, "refusal", label_column, text_column)
     words = _normalise(df[label][df[label].notna()])
-    three = bool(len(words)) and words.isin(list(_THREE_CLASS)).all()
+    three = threshold is None and bool(len(words)) and words.isin(list(_THREE_CLASS)).all()
     vocab = _THREE_CLASS if three else {**_BINARY, **_THREE_CLASS, "partial_refusal": FULL_REFUSAL,
                                         "partial": FULL_REFUSAL}
     values = _read_labels(path, df, label, vocab, "refusal labels: full_compliance / "
-                          "full_refusal / partial_refusal, or refusal / compliance / 1 / 0")
-    return _labelled_frame(df, text, label, values), three
+                          "full_refusal / partial_refusal, or refusal / compliance / 1 / 0",
+                          threshold, FULL_REFUSAL, COMPLIANCE)
+    return _labelled_frame(df, text, label, values), bool(three)
 
 
 def load_xstest_completions(path: str | Path) -> pd.DataFrame:
@@ -216,14 +237,17 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
 
 
 def load_binary_labelled(path: str | Path, kind: str, label_column: str | None = None,
-                         text_column: str | None = None) -> pd.DataFrame:
-    """(prompt, completion, label) with labels as `kind`'s positive / negative words."""
+                         text_column: str | None = None,
+                         threshold: float | None = None) -> pd.DataFrame:
+    """(prompt, completion, label) with labels as `kind`'s positive / negative words; with a
+    threshold the labels are scores (a Perspective toxicity, a 1–5 rating), positive at or
+    above it."""
     path = Path(path)
-    df = _read_csv(path)
+    df = _read_table(path)
     text, label = _columns(path, df, kind, label_column, text_column)
     positive, negative, words = KIND_LABELS[kind]
     value = _read_labels(path, df, label, {**_NUMERIC, **words},
-                         f"not a {kind} label: {positive} / {negative} / 1 / 0")
+                         f"not a {kind} label: {positive} / {negative} / 1 / 0", threshold, 1, 0)
     return _labelled_frame(df, text, label,
                            pd.Series(np.where(value == 1, positive, negative), index=df.index))
 
