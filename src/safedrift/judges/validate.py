@@ -135,10 +135,14 @@ def _columns(path: Path, df: pd.DataFrame, kind: str, label_column: str | None,
     return text, label
 
 
+def _has_label(df: pd.DataFrame, label: str) -> pd.Series:
+    return df[label].notna() & df[label].astype(str).str.strip().ne("")
+
+
 def _labelled_frame(df: pd.DataFrame, text: str, label: str, values: pd.Series) -> pd.DataFrame:
     """(prompt, completion, label) of the rows with a label; attrs["unlabelled"] counts the
     rest."""
-    has = df[label].notna() & df[label].astype(str).str.strip().ne("")
+    has = _has_label(df, label)
     prompt_col = next((c for c in PROMPT_COLUMNS if c in df), None)
     out = pd.DataFrame({"prompt": df[prompt_col].fillna("").astype(str) if prompt_col else "",
                         "completion": df[text].fillna("").astype(str), "label": values})
@@ -152,7 +156,7 @@ def _read_labels(path: Path, df: pd.DataFrame, label: str, vocab: dict, what: st
                  below: object = None) -> pd.Series:
     """Each labelled row's word looked up in `vocab`, or with a threshold its number read as
     `above` (>= threshold) or `below`; an unknown word or a non-number is a one-line error."""
-    has = df[label].notna() & df[label].astype(str).str.strip().ne("")
+    has = _has_label(df, label)
     if not has.any():
         raise SafedriftError(f"labelled file '{path}': column '{label}' has no labels")
     raw = df[label].astype(str).str.strip()
