@@ -12,8 +12,8 @@ Measurements, printed as tables in this order:
    second), `coherence_labels_heldout5.csv` (held out from heuristics-5; heuristics-6 then
    read it) and `coherence_labels_heldout6.csv` (held out from heuristics-6, committed before
    any judge scored it; heuristics-7 then read it) and `coherence_labels_heldout7.csv` (held
-   out from heuristics-7, committed before any judge scored it) and `coherence_labels_heldout8.csv`
-   (the same); the last seven hold item ids,
+   out from heuristics-7, committed before any judge scored it), `coherence_labels_heldout8.csv`
+   and `coherence_labels_heldout9.csv` (the same); the last eight hold item ids,
    prompts joined from ../shared/data.
    Accuracy, precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
    the judges from a git revision (`git log -S '"heuristics-3"' -- src/safedrift/judges/
@@ -62,7 +62,8 @@ SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
         "held out from heuristics-5": "coherence_labels_heldout5.csv",
         "held out from heuristics-6": "coherence_labels_heldout6.csv",
         "held out from heuristics-7": "coherence_labels_heldout7.csv",
-        "held out from heuristics-7 (2)": "coherence_labels_heldout8.csv"}
+        "held out from heuristics-7 (2)": "coherence_labels_heldout8.csv",
+        "held out from heuristics-7 (3)": "coherence_labels_heldout9.csv"}
 
 
 ZERO_SHOT = ("Here is a question and a reply written by a chatbot.\n\nQuestion: {prompt}\n\n"

@@ -47,6 +47,9 @@ DEGENERATE = [
     "of children's books. She has also worked as a teacher of children, a teacher of children's "
     "books, and a teacher of children's books.\n\nShe has also worked as a teacher of children, "
     "a teacher of children's books, and a teacher of children's",
+    # heuristics-8, after the SmolLM2 Self-Instruct set: list numbers with nothing in them
+    "1. 1. 1. 2. 3. 4. 5. 6. 7. 8. 9. 10. 11. 12.",
+    "1)\n2)\n3)",
 ]
 COHERENT = [
     "The capital of France is Paris.",
@@ -76,6 +79,9 @@ COHERENT = [
     "Here are the steps:\n1. Open the lid.\n2. Pour the water.",
     "### Explanation:\nEnergy security is a country's ability to keep its energy supply stable.",
     "She had 12 apples and gave away 5. Then she bought 3 more. Now she has 10 apples.",
+    # a bare numeric answer, or two numbers, is an answer (GSM8K)
+    "18.",
+    "1. 2.",
 ]
 
 ECHO_CASES = [  # (prompt, answer, degenerate?)
