@@ -208,6 +208,14 @@ def _cmd_validate(args, console: Console) -> int:
                   highlight=False)
     console.print(v.per_class.round(3).to_string(index=False), highlight=False, markup=False)
     console.print(v.confusion.to_string(), highlight=False, markup=False)
+    if args.show_wrong and v.wrong is not None:
+        console.print(f"{len(v.wrong)} wrong verdict(s); the first {min(args.show_wrong, len(v.wrong))}"
+                      " (data row of the file, human, judge, the judge's reason):",
+                      highlight=False, markup=False)
+        for r in v.wrong.head(args.show_wrong).itertuples():
+            asked = f"{r.prompt[:80]!r} -> " if r.prompt else ""
+            console.print(f"- row {r.row}: human={r.human} judge={r.judge} ({r.reason}): "
+                          f"{asked}{r.completion[:160]!r}", highlight=False, markup=False)
     return 0
 
 
@@ -354,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--threshold", type=float, metavar="T", help="the labels are scores: "
                    "refusal / toxic / harmful / degenerate at or above T (a Perspective "
                    "toxicity of 0.5, a 1-5 rating of 3)")
+    v.add_argument("--show-wrong", type=int, default=0, metavar="N",
+                   help="list the first N answers the judge got wrong, with its reason")
     v.add_argument("--per-class", type=int, default=0, metavar="N",
                    help="judge only the first N answers of each human label (for slow LLM "
                    "judges; accuracy then describes the sample, per-class recall the file)")

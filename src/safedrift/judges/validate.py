@@ -72,6 +72,9 @@ class Validation:
     per_class: pd.DataFrame  # label, precision, recall, f1, support
     confusion: pd.DataFrame  # rows: human label, columns: judge label
     n_errors: int = 0  # judge_error verdicts, left out of the figures
+    # the items the judge got wrong, in file order: row (the file's data row, 1-based),
+    # prompt, completion, human, judge, reason
+    wrong: pd.DataFrame | None = None
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -145,7 +148,8 @@ def _labelled_frame(df: pd.DataFrame, text: str, label: str, values: pd.Series) 
     has = _has_label(df, label)
     prompt_col = next((c for c in PROMPT_COLUMNS if c in df), None)
     out = pd.DataFrame({"prompt": df[prompt_col].fillna("").astype(str) if prompt_col else "",
-                        "completion": df[text].fillna("").astype(str), "label": values})
+                        "completion": df[text].fillna("").astype(str), "label": values,
+                        "row": np.arange(1, len(df) + 1)})  # the file's data row, for messages
     out = out[has.to_numpy()].reset_index(drop=True)
     out.attrs["unlabelled"] = int((~has).sum())
     return out
@@ -211,24 +215,38 @@ def _mean(hits: np.ndarray) -> float:
 
 
 def _verdicts(judge: Judge, labelled: pd.DataFrame, on_done=None):
-    """(verdicts without judge errors, their human labels, number of judge errors)."""
+    """(verdicts without judge errors, their human labels, number of judge errors, the
+    judged rows of `labelled`)."""
     from safedrift.judges import judge_all
 
     verdicts = judge_all(judge, list(labelled["prompt"]), list(labelled["completion"]),
                          on_done=on_done)
     ok = np.array([v.label != JUDGE_ERROR for v in verdicts], dtype=bool)
     return ([v for v, k in zip(verdicts, ok) if k], labelled["label"].to_numpy()[ok],
-            int((~ok).sum()))
+            int((~ok).sum()),
+            (labelled if "row" in labelled else
+             labelled.assign(row=np.arange(1, len(labelled) + 1)))[ok])
+
+
+def _wrong(rows: pd.DataFrame, verdicts, human: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """The judged rows where the judge's label (on the scale compared) differs from the human's."""
+    miss = predicted != human
+    return pd.DataFrame({"row": rows["row"].to_numpy()[miss],
+                         "prompt": rows["prompt"].to_numpy()[miss],
+                         "completion": rows["completion"].to_numpy()[miss],
+                         "human": human[miss], "judge": predicted[miss],
+                         "reason": [v.reason for v, m in zip(verdicts, miss) if m]})
 
 
 def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
                    three_class: bool = True, on_done=None) -> Validation:
-    verdicts, human, errors = _verdicts(judge, labelled, on_done)
+    verdicts, human, errors, rows = _verdicts(judge, labelled, on_done)
     predicted = np.array([v.label for v in verdicts])
     scores = np.array([v.score for v in verdicts])
     human_refused, judge_refused = human != COMPLIANCE, predicted != COMPLIANCE
     if not three_class:  # compare on the binary scale only
         predicted = np.where(judge_refused, FULL_REFUSAL, COMPLIANCE)
+        human = np.where(human_refused, FULL_REFUSAL, COMPLIANCE)
     per_class = _per_class(predicted, human,
                            LABELS if three_class else (COMPLIANCE, FULL_REFUSAL))
     confusion = pd.crosstab(pd.Categorical(human, LABELS), pd.Categorical(predicted, LABELS),
@@ -237,7 +255,8 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
         judge.name, source, len(human),
         _mean(predicted == human) if three_class else float("nan"),
         _mean(judge_refused == human_refused),
-        auroc(scores[human_refused], scores[~human_refused]), per_class, confusion, errors)
+        auroc(scores[human_refused], scores[~human_refused]), per_class, confusion, errors,
+        _wrong(rows, verdicts, human, predicted))
 
 
 def load_binary_labelled(path: str | Path, kind: str, label_column: str | None = None,
@@ -275,7 +294,7 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str,
                     on_done=None) -> Validation:
     """Accuracy, per-class precision / recall / F1, confusion and AUROC of a binary judge."""
     positive, negative, _ = KIND_LABELS[judge.kind]
-    verdicts, human, errors = _verdicts(judge, labelled, on_done)
+    verdicts, human, errors, rows = _verdicts(judge, labelled, on_done)
     predicted = np.array([positive if v.label == positive else negative for v in verdicts])
     scores = np.array([v.score for v in verdicts], dtype=float)
     confusion = pd.crosstab(pd.Categorical(human, (negative, positive)),
@@ -286,4 +305,5 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str,
     neg = ok & (human == negative)
     return Validation(judge.name, source, len(human), float("nan"),
                       _mean(predicted == human), auroc(scores[pos], scores[neg]),
-                      _per_class(predicted, human, (negative, positive)), confusion, errors)
+                      _per_class(predicted, human, (negative, positive)), confusion, errors,
+                      _wrong(rows, verdicts, human, predicted))
