@@ -687,7 +687,7 @@ def test_hand_labelled_harm_answers_resolve_and_validate(shared_data, benchmark_
 def test_hand_labelled_refusal_answers_of_small_models(shared_data, benchmark_script):
     """benchmarks/data/refusal_labels*.csv: answers of SmolLM2, Qwen-0.5B and LoRA fine-tunes
     of it, with XSTest's classes; prompts come from the benchmark files by id. A regression
-    guard: the patterns were written on seven of the thirteen sets (held-out figures in
+    guard: the patterns were written on seven of the fourteen sets (held-out figures in
     docs/judges.md), so this checks they keep what they learned and stay ahead of the keyword
     baseline, which misreads "illegal" in compliant answers."""
     import pandas as pd
@@ -701,8 +701,8 @@ def test_hand_labelled_refusal_answers_of_small_models(shared_data, benchmark_sc
     for name, frame in pooled.items():
         assert (frame["prompt"].str.len() > 5).all()
         assert validate_judge(PatternRefusalJudge(), frame, name).accuracy_binary >= 0.9
-    # all thirteen sets (2,036 answers): measured 0.958 for the patterns (patterns-16; 0.951
-    # with patterns-14), 0.914 for the keywords
+    # all fourteen sets (2,144 answers): measured 0.957 for the patterns (patterns-16; 0.950
+    # with patterns-14), 0.913 for the keywords
     every = pd.concat(list(pooled.values()), ignore_index=True)
     pattern = validate_judge(PatternRefusalJudge(), every, "all")
     keyword = validate_judge(KeywordRefusalJudge(), every, "all")
