@@ -29,7 +29,7 @@ from safedrift.hashing import hash_obj, sha256_file
 from safedrift.judges import judge_all, make_judge
 from safedrift.judges.early_stop import RefusalEarlyStop
 from safedrift.judges.validate import (labelled_kind, load_binary_labelled, load_labelled,
-                                       validate_binary, validate_judge)
+                                       unlabelled_note, validate_binary, validate_judge)
 from safedrift.models import ResolvedModel, resolve_model
 from safedrift.models.backends import Sampling
 from safedrift.provenance import cache_dir, package_versions
@@ -499,10 +499,8 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     with ResultsStore(out / "results.duckdb") as store, progress_bars(console) as progress:
         store.start_run(run_id, cfg.identity(), versions, model.sha256)
         for path, kind, labelled, three in validation_sets:
-            if labelled.attrs.get("unlabelled"):
-                console.print(f"note: '{path}': {labelled.attrs['unlabelled']} row(s) without "
-                              f"a label left out; {len(labelled)} measured", highlight=False,
-                              markup=False)
+            if note := unlabelled_note(path, labelled):
+                console.print(note, highlight=False, markup=False)
             for judge in (j for j in judges if j.kind == kind):
                 task = progress.add_task(f"validating {judge.name}", total=len(labelled),
                                          info=Path(path).name)

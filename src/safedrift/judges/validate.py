@@ -155,6 +155,13 @@ def _labelled_frame(df: pd.DataFrame, text: str, label: str, values: pd.Series) 
     return out
 
 
+def unlabelled_note(path, labelled: pd.DataFrame) -> str | None:
+    """The line to print when a labelled file had rows without a label (left out)."""
+    n = labelled.attrs.get("unlabelled")
+    return f"note: '{path}': {n} row(s) without a label left out; {len(labelled)} measured" \
+        if n else None
+
+
 def _read_labels(path: Path, df: pd.DataFrame, label: str, vocab: dict, what: str,
                  threshold: float | None = None, above: object = None,
                  below: object = None) -> pd.Series:
