@@ -222,6 +222,11 @@ def test_validate_command_lists_the_wrong_verdicts_by_file_row(tmp_path, capsys,
     assert "'What is 2+2?' -> 'I cannot answer that.'" in out
     assert main(["judges", "validate", "refusal", str(path)]) == 0
     assert "wrong verdict" not in capsys.readouterr().out
+    for option in ("--show-wrong", "--per-class"):  # a count below 0 is a usage error
+        with pytest.raises(SystemExit) as stop:
+            main(["judges", "validate", "refusal", str(path), option, "-2"])
+        assert stop.value.code == 2
+        assert f"argument {option}: -2 is negative; give 0 or more" in capsys.readouterr().err
     coherence = tmp_path / "c.csv"
     pd.DataFrame({"text": ["Paris.", "loop loop loop loop loop loop loop loop loop loop loop loop",
                            "The capital is Paris."],

@@ -166,7 +166,7 @@ def _judge_for_validation(args):
 
 def _cmd_validate(args, console: Console) -> int:
     from safedrift.judges.validate import (KIND_LABELS, load_binary_labelled, load_labelled,
-                                           validate_binary, validate_judge)
+                                           unlabelled_note, validate_binary, validate_judge)
     from safedrift.pipeline import progress_bars
 
     judge = _judge_for_validation(args)
@@ -179,9 +179,8 @@ def _cmd_validate(args, console: Console) -> int:
     else:
         raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
                              "validation; its accuracy comes from its benchmark")
-    if labelled.attrs.get("unlabelled"):
-        console.print(f"note: '{args.file}': {labelled.attrs['unlabelled']} row(s) without a "
-                      f"label left out; {len(labelled)} measured", highlight=False, markup=False)
+    if note := unlabelled_note(args.file, labelled):
+        console.print(note, highlight=False, markup=False)
     rules = getattr(judge, "prompt_rules", None)
     if rules and not labelled["prompt"].astype(str).str.strip().any():
         console.print(f"note: '{args.file}' has no prompts; the rules of `{judge.name}` that read "
@@ -327,6 +326,17 @@ def _cmd_analyze(args, console: Console) -> int:
     return 0
 
 
+def _count(value: str) -> int:
+    """A number of items to show or sample: a whole number, 0 or more (argparse type)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative; give 0 or more")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="safedrift", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -362,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--threshold", type=float, metavar="T", help="the labels are scores: "
                    "refusal / toxic / harmful / degenerate at or above T (a Perspective "
                    "toxicity of 0.5, a 1-5 rating of 3)")
-    v.add_argument("--show-wrong", type=int, default=0, metavar="N",
+    v.add_argument("--show-wrong", type=_count, default=0, metavar="N",
                    help="list the first N answers the judge got wrong, with its reason")
-    v.add_argument("--per-class", type=int, default=0, metavar="N",
+    v.add_argument("--per-class", type=_count, default=0, metavar="N",
                    help="judge only the first N answers of each human label (for slow LLM "
                    "judges; accuracy then describes the sample, per-class recall the file)")
     g = jsub.add_parser("agree", help="pairwise agreement, Cohen's and Fleiss' kappa, and the "
@@ -374,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refusal judges: binary refused, or the 3-class label")
     g.add_argument("--kind", choices=["refusal", "coherence", "toxicity", "harm"],
                    default="refusal", help="which judges to compare (one label space)")
-    g.add_argument("--show", type=int, default=10, help="disagreements to print")
+    g.add_argument("--show", type=_count, default=10, help="disagreements to print")
     a = sub.add_parser("analyze", help="intervals, paired tests, variance decomposition, "
                        "stability and power for a run")
     a.add_argument("run", help="run folder or results.duckdb")
