@@ -102,3 +102,21 @@ def test_degenerate_column_comes_from_coherence_ppl_when_the_run_has_it():
     assert rate == 8 / 20
     only_heuristics = both[both.judge != "coherence-ppl"]
     assert summarise(only_heuristics, "refusal").rates.iloc[0]["degenerate"] == 5 / 20
+
+
+def test_judge_errors_are_left_out_of_refusal_rates_not_counted_as_compliance():
+    """An LLM refusal judge whose endpoint failed on some answers: those verdicts carry no
+    outcome, so the rate is over the judged answers only (as the warning says), and the rate
+    row counts them."""
+    df, models = _results()
+    df = df[df.model_id.isin(["base", "tuned-s0-0-0"])].reset_index(drop=True)
+    base = df.index[df.model_id == "base"]
+    refused_base = df.loc[base, "refused"].to_numpy()
+    failed = base[refused_base][:3]  # three refusals the judge could not read
+    df.loc[failed, ["label", "refused"]] = ["judge_error", False]
+    s = summarise(df, "refusal")
+    row = s.rates[s.rates.model_id == "base"].iloc[0]
+    ref = wilson_rate(int(refused_base.sum()) - 3, 17)
+    assert (row.n, row.rate, row.low, row.high) == (17, ref.rate, ref.low, ref.high)
+    assert row.n_errors == 3
+    assert any("3 answer(s) got a judge_error" in w for w in s.warnings)

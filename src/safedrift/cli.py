@@ -198,10 +198,13 @@ def _cmd_validate(args, console: Console) -> int:
             v = validate_binary(judge, labelled, args.file, on_done=done)
             scale = " vs ".join(KIND_LABELS[judge.kind][:2])
     if v.n == 0:
-        raise SafedriftError(f"judge '{judge.name}': all {v.n_errors} verdicts were judge "
-                             "errors; nothing to measure")
+        raise SafedriftError(f"judge '{judge.name}': no verdict to measure ({v.n_errors} judge "
+                             f"error(s), {v.n_unfinished} answer(s) that ended inside their "
+                             "reasoning)")
     three_txt = f"{v.accuracy_3class:.3f} (3 classes), " if three else ""
-    errors = (f"; {v.n_errors} judge error(s) left out" if v.n_errors else "")
+    errors = (f"; {v.n_errors} judge error(s) left out" if v.n_errors else "") + (
+        f"; {v.n_unfinished} answer(s) that ended inside their reasoning left out"
+        if v.n_unfinished else "")
     console.print(f"{v.judge} on {v.source} (n={v.n}{errors}): accuracy {three_txt}"
                   f"{v.accuracy_binary:.3f} ({scale}), AUROC {v.auroc:.3f}",
                   highlight=False)

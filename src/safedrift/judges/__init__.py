@@ -2,6 +2,7 @@
 
 from safedrift.judges.answer import AnswerMatchJudge
 from safedrift.judges.coherence import CoherenceJudge, PerplexityCoherenceJudge
+from safedrift.judges.reasoning import split_reasoning, unfinished_verdict
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge, Verdict
 from safedrift.judges.toxicity import (DetoxifyJudge, LinearToxicityJudge, LocalToxicityJudge,
                                        ToxigenRobertaJudge)
@@ -38,15 +39,30 @@ def make_judge(entry, base_model=None):
 
 def judge_all(judge, prompts, responses, references=None, on_done=None) -> list[Verdict]:
     """Verdicts in order: through `judge_many` where the judge has it (an LLM judge: concurrent
-    requests, or its local model), else one answer at a time; `on_done(i)` reports progress."""
-    if hasattr(judge, "judge_many"):
-        return judge.judge_many(list(prompts), list(responses), on_done)
-    references = [None] * len(prompts) if references is None else references
-    verdicts = []
-    for i, (prompt, response, ref) in enumerate(zip(prompts, responses, references)):
-        verdicts.append(judge.judge(prompt, response, ref))
+    requests, or its local model), else one answer at a time; `on_done(i)` reports progress.
+    Judges read the answer without its reasoning trace; an output that ended inside its
+    reasoning gets a `no_answer` verdict (judges/reasoning.py)."""
+    splits = [split_reasoning(r) for r in responses]
+    unfinished = {i: unfinished_verdict(s) for i, s in enumerate(splits) if s.unfinished}
+    verdicts: list[Verdict | None] = [unfinished.get(i) for i in range(len(splits))]
+    todo = [i for i in range(len(splits)) if i not in unfinished]
+    for i in unfinished:
         if on_done:
             on_done(i)
+    prompts = [prompts[i] for i in todo]
+    answers = [splits[i].answer for i in todo]
+    done = (lambda k: on_done(todo[k])) if on_done else None
+    if hasattr(judge, "judge_many"):
+        judged = judge.judge_many(prompts, answers, done)
+    else:
+        references = [None] * len(todo) if references is None else [references[i] for i in todo]
+        judged = []
+        for k, (prompt, answer, ref) in enumerate(zip(prompts, answers, references)):
+            judged.append(judge.judge(prompt, answer, ref))
+            if done:
+                done(k)
+    for i, v in zip(todo, judged):
+        verdicts[i] = v
     return verdicts
 
 

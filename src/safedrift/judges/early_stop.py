@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from safedrift.judges.reasoning import split_reasoning
 from safedrift.judges.refusal import FULL_REFUSAL, PatternRefusalJudge
 
 _SENTENCE = re.compile(r"[.!?](\s|$)|\n")
@@ -27,14 +28,15 @@ class RefusalEarlyStop:
 
     # the judge's version is part of it: a new pattern can move where answers stop, so cached
     # early-stopped generations must not outlive the patterns that stopped them
-    version = f"refusal-opening-3+{PatternRefusalJudge.version}"
+    version = f"refusal-opening-4+{PatternRefusalJudge.version}"
 
     def __init__(self, min_sentences: int = 2, min_score: float = 1.0):
         self.min_sentences, self.min_score = min_sentences, min_score
         self.judge = PatternRefusalJudge()
 
     def decided(self, text: str, prompt: str = "") -> bool:
-        if len(_SENTENCE.findall(text.strip())) < self.min_sentences:
+        text = split_reasoning(text).answer  # a refusal in the thinking is not the answer
+        if text is None or len(_SENTENCE.findall(text.strip())) < self.min_sentences:
             return False
         v = self.judge.judge(prompt, text)  # the same verdict the judge gives the whole answer
         return v.label == FULL_REFUSAL and v.score >= self.min_score

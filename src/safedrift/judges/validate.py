@@ -16,7 +16,9 @@ per-class precision / recall / F1, the confusion matrix, and AUROC of the judge'
 score (Mann–Whitney: AUROC = U / (n_refusal · n_compliance)).
 
 An LLM judge's `judge_error` verdicts (endpoint down, unparseable output) are left out of every
-figure and counted in `n_errors`: an error is neither right nor wrong.
+figure and counted in `n_errors`: an error is neither right nor wrong. Judges read answers
+without their reasoning trace (`<think>…</think>`, judges/reasoning.py); an answer that ended
+inside it has nothing to judge and is counted in `n_unfinished`.
 
 Judges of other kinds (toxicity, harm, coherence) are binary: a CSV whose labels are that
 kind's words (toxic / non_toxic, harmful / harmless / unharmful or unsafe / safe, degenerate /
@@ -34,7 +36,7 @@ from scipy import stats as sps
 
 from safedrift.errors import SafedriftError
 from safedrift.judges.refusal import (COMPLIANCE, FULL_REFUSAL, JUDGE_ERROR, LABELS,
-                                      PARTIAL_REFUSAL, Judge)
+                                      NO_ANSWER, PARTIAL_REFUSAL, Judge)
 
 # label words, after _normalise: XSTest's three classes, and binary refusal words
 _THREE_CLASS = {"full_compliance": COMPLIANCE, "full_refusal": FULL_REFUSAL,
@@ -75,6 +77,7 @@ class Validation:
     # the items the judge got wrong, in file order: row (the file's data row, 1-based),
     # prompt, completion, human, judge, reason
     wrong: pd.DataFrame | None = None
+    n_unfinished: int = 0  # answers that ended inside their reasoning: no answer to judge
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -222,17 +225,19 @@ def _mean(hits: np.ndarray) -> float:
 
 
 def _verdicts(judge: Judge, labelled: pd.DataFrame, on_done=None):
-    """(verdicts without judge errors, their human labels, number of judge errors, the
-    judged rows of `labelled`)."""
+    """(verdicts with an outcome, their human labels, number of judge errors, the judged rows
+    of `labelled`, number of answers that ended inside their reasoning)."""
     from safedrift.judges import judge_all
 
     verdicts = judge_all(judge, list(labelled["prompt"]), list(labelled["completion"]),
                          on_done=on_done)
-    ok = np.array([v.label != JUDGE_ERROR for v in verdicts], dtype=bool)
+    labels = np.array([v.label for v in verdicts])
+    ok = ~np.isin(labels, (JUDGE_ERROR, NO_ANSWER))
     return ([v for v, k in zip(verdicts, ok) if k], labelled["label"].to_numpy()[ok],
-            int((~ok).sum()),
+            int((labels == JUDGE_ERROR).sum()),
             (labelled if "row" in labelled else
-             labelled.assign(row=np.arange(1, len(labelled) + 1)))[ok])
+             labelled.assign(row=np.arange(1, len(labelled) + 1)))[ok],
+            int((labels == NO_ANSWER).sum()))
 
 
 def _wrong(rows: pd.DataFrame, verdicts, human: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
@@ -247,7 +252,7 @@ def _wrong(rows: pd.DataFrame, verdicts, human: np.ndarray, predicted: np.ndarra
 
 def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
                    three_class: bool = True, on_done=None) -> Validation:
-    verdicts, human, errors, rows = _verdicts(judge, labelled, on_done)
+    verdicts, human, errors, rows, unfinished = _verdicts(judge, labelled, on_done)
     predicted = np.array([v.label for v in verdicts])
     scores = np.array([v.score for v in verdicts])
     human_refused, judge_refused = human != COMPLIANCE, predicted != COMPLIANCE
@@ -263,7 +268,7 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
         _mean(predicted == human) if three_class else float("nan"),
         _mean(judge_refused == human_refused),
         auroc(scores[human_refused], scores[~human_refused]), per_class, confusion, errors,
-        _wrong(rows, verdicts, human, predicted))
+        _wrong(rows, verdicts, human, predicted), unfinished)
 
 
 def load_binary_labelled(path: str | Path, kind: str, label_column: str | None = None,
@@ -301,7 +306,7 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str,
                     on_done=None) -> Validation:
     """Accuracy, per-class precision / recall / F1, confusion and AUROC of a binary judge."""
     positive, negative, _ = KIND_LABELS[judge.kind]
-    verdicts, human, errors, rows = _verdicts(judge, labelled, on_done)
+    verdicts, human, errors, rows, unfinished = _verdicts(judge, labelled, on_done)
     predicted = np.array([positive if v.label == positive else negative for v in verdicts])
     scores = np.array([v.score for v in verdicts], dtype=float)
     confusion = pd.crosstab(pd.Categorical(human, (negative, positive)),
@@ -313,4 +318,4 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str,
     return Validation(judge.name, source, len(human), float("nan"),
                       _mean(predicted == human), auroc(scores[pos], scores[neg]),
                       _per_class(predicted, human, (negative, positive)), confusion, errors,
-                      _wrong(rows, verdicts, human, predicted))
+                      _wrong(rows, verdicts, human, predicted), unfinished)

@@ -22,7 +22,7 @@ def rate_table(summary: RunSummary) -> list[dict[str, str]]:
     measures = summary.rates["measure"].nunique() > 1 if "measure" in summary.rates else False
     return [{**({"measure": r.measure} if measures else {}),
              "benchmark": r.benchmark, "requests": "harmful" if r.harmful else "harmless",
-             **({"format": r.format} if several else {}), "model": r.model_id, "n": str(r.n),
+             **({"format": r.format} if several else {}), "model": r.model_id, "n": _judged(r),
              ("rate" if measures else "refusal rate"): pct(r.rate, ""),
              "95% CI": f"[{pct(r.low, '')}, {pct(r.high, '')}]",
              "degenerate": pct(getattr(r, "degenerate", float("nan")), "")}
@@ -104,12 +104,13 @@ def _loss_rows(train_log: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _judged(row) -> str:
-    """n, and the judge errors left out of the figures (none on rows written before the
-    n_errors column existed)."""
-    errors = getattr(row, "n_errors", None)
-    if errors is None or pd.isna(errors) or not errors:
-        return str(row.n)
-    return f"{row.n} ({int(errors)} judge errors left out)"
+    """n, and the judge errors and unfinished answers left out of the figures (none on rows
+    written before those columns existed)."""
+    left = [f"{int(k)} {what} left out" for k, what in
+            ((getattr(row, "n_errors", None), "judge errors"),
+             (getattr(row, "n_unfinished", None), "unfinished answers"))
+            if k is not None and not pd.isna(k) and k]
+    return f"{row.n} ({'; '.join(left)})" if left else str(row.n)
 
 
 def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from safedrift.judges.refusal import JUDGE_ERROR, NO_OUTCOME
+from safedrift.judges.refusal import JUDGE_ERROR, NO_ANSWER, NO_OUTCOME
 from safedrift.stats.clustered import design_effect_wilson
 from safedrift.stats.estimates import paired_effect
 from safedrift.stats.text import pct, points, pvalue
@@ -24,6 +24,8 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
 
 
+# verdicts without an outcome that each rate row counts (n_errors, n_unfinished)
+COUNTED = (JUDGE_ERROR, NO_ANSWER)
 # measure -> (judge kind, label counted as positive, task of the benchmarks it applies to)
 MEASURES = {"harm": ("harm", "harmful", "refusal"),
             "toxicity": ("toxicity", "toxic", "toxicity"),
@@ -36,7 +38,7 @@ def _measure_rows(results: pd.DataFrame, judge: str) -> list[tuple[str, pd.DataF
     df = results[results["judge"] == judge]
     if df.empty:
         raise ValueError(f"no results for judge '{judge}'")
-    out = [("refusal", df.assign(positive=df["refused"].astype(float)))]
+    out = [("refusal", _positive(df, df["refused"].astype(float)))]
     from safedrift.judges import judge_kind
 
     for measure, (kind, positive, task) in MEASURES.items():
@@ -44,10 +46,17 @@ def _measure_rows(results: pd.DataFrame, judge: str) -> list[tuple[str, pd.DataF
         if not names or "task" not in results:
             continue
         rows = results[(results["judge"] == names[0]) & (results["task"] == task)]
-        rows = rows[~rows["label"].isin(NO_OUTCOME)]
         if len(rows):
-            out.append((measure, rows.assign(positive=(rows["label"] == positive).astype(float))))
+            out.append((measure, _positive(rows, (rows["label"] == positive).astype(float))))
     return out
+
+
+def _positive(rows: pd.DataFrame, positive: pd.Series) -> pd.DataFrame:
+    """`rows` with the 0/1 outcome; NaN where the verdict is a judge error or the output ended
+    inside its reasoning (counted, then left out of every figure: never a compliance or a
+    refusal); items without a reference are dropped."""
+    rows = rows.assign(positive=positive.where(~rows["label"].isin(COUNTED)))
+    return rows[~rows["label"].isin([x for x in NO_OUTCOME if x not in COUNTED])]
 
 
 def _what(measure: str, harmful: bool, bench: str) -> str:
@@ -89,6 +98,13 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     for name, n in errors.items():
         warnings.append(f"judge '{name}': {n} answer(s) got a judge_error verdict (endpoint "
                         "failures or unparseable output); they are excluded from its rates")
+    unfinished = results[results["label"] == NO_ANSWER].groupby("judge").size()
+    if len(unfinished):  # the same answers for every judge: said once
+        limit = (f" (max_tokens {int(results['max_tokens'].max())})"
+                 if "max_tokens" in results else "")
+        warnings.append(f"{unfinished.max()} answer(s) ended inside their reasoning before any "
+                        f"answer{limit}: no verdict, excluded from every rate; raise "
+                        "max_tokens (sampling's, or the benchmark's)")
     for measure, df in _measure_rows(results, judge):
         _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_rows,
                            findings, warnings)
@@ -104,6 +120,11 @@ def _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_ro
         for keys, mdf in bdf.groupby(["format", "model_id"] if by_format else ["model_id"],
                                      sort=True):
             fmt, model_id = keys if by_format else ("all", keys[0])
+            n_errors = int((mdf["label"] == JUDGE_ERROR).sum())
+            n_unfinished = int((mdf["label"] == NO_ANSWER).sum())
+            mdf = mdf[mdf["positive"].notna()]
+            if mdf.empty:
+                continue  # every verdict a judge error: the warning says so
             # several samples per item are clustered: Wilson at the design-effect sample size
             # (the plain Wilson interval when each item was answered once)
             r = design_effect_wilson(mdf["positive"].to_numpy(), mdf["item_id"].to_numpy(),
@@ -111,6 +132,7 @@ def _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_ro
             rate_rows.append({"measure": measure, "benchmark": bench, "harmful": harmful,
                               "format": fmt, "model_id": model_id,
                               "seed_init": mdf["seed_init"].iloc[0], "n": len(mdf),
+                              "n_errors": n_errors, "n_unfinished": n_unfinished,
                               "refusals": int(mdf["positive"].sum()), "rate": r.estimate,
                               "low": r.low, "high": r.high,
                               "degenerate": float(degenerate.get((bench, fmt, model_id), np.nan))
