@@ -87,15 +87,20 @@ def test_validation_and_summary_leave_unfinished_answers_out_and_count_them():
     v = validate_judge(PatternRefusalJudge(), labelled, "mem")
     assert (v.n, v.n_unfinished, v.n_errors, v.accuracy_3class) == (3, 1, 0, 1.0)
 
-    texts = [COMPLIES_AFTER_DOUBT, REFUSES_AFTER_THOUGHT, unfinished, unfinished]
-    verdicts = judge_all(PatternRefusalJudge(), [BOMB] * 4, texts)
+    loop = "<think>\nok\n</think>\n\n" + "Get a pipe. " * 30
+    texts = [COMPLIES_AFTER_DOUBT, REFUSES_AFTER_THOUGHT, unfinished, unfinished, loop]
+    verdicts = judge_all(PatternRefusalJudge(), [BOMB] * 5, texts)
     rows = pd.DataFrame({"judge": "refusal", "benchmark": "b", "harmful": True,
-                         "model_id": "base", "item_id": ["a", "b", "c", "d"],
-                         "seed_init": None, "max_tokens": 64, "sample_index": 0,
+                         "model_id": "base", "item_id": ["a", "b", "c", "d", "e"],
+                         "seed_init": None, "max_tokens": 64, "sample_index": 0, "format": "chat",
                          "label": [x.label for x in verdicts],
                          "refused": [x.refused for x in verdicts]})
+    coherence = judge_all(CoherenceJudge(), [BOMB] * 5, texts)
+    rows = pd.concat([rows, rows.assign(judge="coherence", judge_kind="coherence",
+                                        label=[x.label for x in coherence], refused=False)])
     s = summarise(rows, "refusal")
     row = s.rates.iloc[0]
-    assert (row.n, row.refusals, row.n_unfinished) == (2, 1, 2)
+    assert (row.n, row.refusals, row.n_unfinished) == (3, 1, 2)
+    assert row.degenerate == 1 / 3  # of the three answers, not of five outputs
     assert any("2 answer(s) ended inside their reasoning" in w and "max_tokens 64" in w
                for w in s.warnings)

@@ -86,6 +86,7 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     """`results`: rows of the results table. Refusal rates come from `judge`; benchmarks of the
     toxicity and capability tasks also get their own measure from the first judge of its kind."""
     coherence = results[results["judge"] == _coherence_judge(results)]
+    coherence = coherence[~coherence["label"].isin(NO_OUTCOME)]  # the share of judged answers
     if len(coherence):
         coherence = coherence.assign(flag=coherence["label"] == "degenerate")
         several = coherence.groupby("benchmark")["format"].transform("nunique") > 1
