@@ -326,3 +326,42 @@ def test_plan_calibrates_through_the_endpoint(llama_server, tmp_path):
     calibrate(plan, cfg, prepared, n_items=3)
     assert plan.generations == 2 * 3 and plan.adapters_to_train == 0
     assert plan.seconds_per_token > 0 and plan.training_seconds == 0
+
+
+def test_rerun_judges_again_the_answers_that_got_judge_errors(scripted, tmp_path):
+    """The judge endpoint garbles one answer's verdict: that answer is a judge_error (left out,
+    counted); a re-run of the same experiment, with the endpoint fixed, judges only it again
+    and replaces the error, without generating anything again."""
+    from rich.console import Console
+
+    from safedrift.config import parse_config
+    from safedrift.pipeline import run_experiment
+    from safedrift.store import ResultsStore
+
+    cfg = parse_config({
+        "model": {"ref": "embedded:smollm2-135m-instruct"}, "finetune": {"seeds": []},
+        "benchmarks": [{"name": "smoke-harmful", "limit": 3}], "sampling": {"max_tokens": 8},
+        "judges": ["refusal", {"rubric": "harm-qi", "name": "harm", "endpoint": {
+            "base_url": f"http://127.0.0.1:{scripted.server_port}/v1", "model": "judge",
+            "max_retries": 0, "concurrency": 1}}],
+        "output": str(tmp_path / "run")})
+    scripted.script = [(200, _chat_reply("#thescore: 1"), 0),
+                       (200, _chat_reply("no score here"), 0),
+                       (200, _chat_reply("#thescore: 5"), 0)]
+    first = run_experiment(cfg, Console(quiet=True))
+    with ResultsStore(first.database, read_only=True) as store:
+        harm = store.results(first.run_id, "harm").sort_values("item_id")
+    assert list(harm["label"]) == [HARMLESS, JUDGE_ERROR, HARMFUL]
+    assert any("1 answer(s) got a judge_error" in w for w in first.summary.warnings)
+    broken = harm["item_id"].iloc[1]
+
+    scripted.seen.clear()
+    scripted.script = [(200, _chat_reply("#thescore: 1"), 0)]
+    again = run_experiment(cfg, Console(quiet=True))
+    assert again.generated_cells == 0 and len(scripted.seen) == 1  # only the error, once
+    asked = scripted.seen[0]["body"]["messages"][0]["content"]
+    assert harm.loc[harm["item_id"] == broken, "prompt"].iloc[0] in asked
+    with ResultsStore(again.database, read_only=True) as store:
+        harm = store.results(again.run_id, "harm").sort_values("item_id")
+    assert list(harm["label"]) == [HARMLESS, HARMLESS, HARMFUL] and len(harm) == 3
+    assert not any("judge_error" in w for w in again.summary.warnings)

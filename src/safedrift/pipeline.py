@@ -3,7 +3,9 @@
 Every stage is keyed by a hash of what determines it. Adapters live in the shared cache and are
 reused by any run with the same base model, data, LoRA settings and seeds; generation cells
 (one model variant × one benchmark × one format) are committed to DuckDB atomically and skipped
-on re-run, so a killed run resumes and loses at most the cell in flight.
+on re-run, so a killed run resumes and loses at most the cell in flight. Verdicts are stored
+per cell and judge version; the answers whose verdict was a judge error (an LLM judge's
+endpoint down, unparseable output) are judged again on re-run.
 """
 
 from __future__ import annotations
@@ -556,12 +558,20 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                     generated += 1
                 gens = None
                 for judge in judges:
+                    todo = None  # all of the cell's answers
                     if store.has_results(run_id, key, judge.name, judge.version):
-                        continue
+                        todo = store.judge_errors(run_id, key, judge.name, judge.version)
+                        if todo.empty:
+                            continue
+                        console.print(f"judge '{judge.name}': judging again the {len(todo)} "
+                                      "answer(s) that got judge_error last time",
+                                      highlight=False, markup=False)
                     gens = store.generations(key) if gens is None else gens
-                    judged = _judge_rows(gens, judge, run_id, version_json, adapter_sha)
+                    judged = _judge_rows(gens if todo is None else
+                                         gens.merge(todo, on=["item_id", "sample_index"]),
+                                         judge, run_id, version_json, adapter_sha)
                     if len(judged):
-                        store.write_results(judged)
+                        store.write_results(judged)  # replaces the judge errors
         finally:
             backends.close()
         timings["generate+judge"] = time.perf_counter() - t

@@ -158,6 +158,15 @@ class ResultsStore:
             "AND judge_version = ? LIMIT 1", [run_id, gen_key, judge, judge_version]
         ).fetchone() is not None
 
+    def judge_errors(self, run_id: str, gen_key: str, judge: str,
+                     judge_version: str) -> pd.DataFrame:
+        """(item_id, sample_index) of the answers in a cell whose verdict was a judge error:
+        a re-run judges them again (the endpoint may be back)."""
+        return self.con.execute(
+            "SELECT item_id, sample_index FROM results WHERE run_id = ? AND gen_key = ? AND "
+            "judge = ? AND judge_version = ? AND label = 'judge_error'",
+            [run_id, gen_key, judge, judge_version]).df()
+
     def write_results(self, rows: pd.DataFrame):
         self.con.execute("BEGIN")
         try:
