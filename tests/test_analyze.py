@@ -113,6 +113,8 @@ def test_from_results_uses_each_judge_kinds_positive_class():
     f = from_results(rows)
     assert list(f["refused"]) == [1.0, 0.0, 1.0] and list(f["model"]) == ["base", "base",
                                                                           "tuned"]
+    assert f.attrs["left_out"] == {"judge_error": 1}  # left out, and said so
+    assert any(w.startswith("1 answer(s) got a judge_error") for w in analyze(f).warnings)
 
 
 def test_served_variants_count_as_tuned_models():

@@ -59,9 +59,11 @@ POSITIVE = {"toxicity": "toxic", "harm": "harmful", "capability": "correct",
 
 def from_results(results: pd.DataFrame) -> pd.DataFrame:
     """safedrift's results table (one judge's rows) → the analysis frame (model = base /
-    tuned). Verdicts that carry no outcome (judge_error, no_reference) are left out."""
+    tuned). Verdicts that carry no outcome (judge_error, no_answer, no_reference) are left out;
+    `attrs["left_out"]` says how many of each, and `analyze` warns about them."""
     from safedrift.judges import judge_kind
 
+    left_out = results.loc[results["label"].isin(NO_OUTCOME), "label"].value_counts()
     results = results[~results["label"].isin(NO_OUTCOME)]
     kinds = {j: judge_kind(j, results) for j in results["judge"].unique()}
     kind = results["judge"].map(kinds)
@@ -83,7 +85,14 @@ def from_results(results: pd.DataFrame) -> pd.DataFrame:
         "format": results["format"], "sample_index": results["sample_index"],
         "judge": results["judge"], "harmful": results["harmful"],
         "category": results["category"]})
+    df.attrs["left_out"] = {str(k): int(v) for k, v in left_out.items()}
     return df
+
+
+_LEFT_OUT = {"judge_error": "got a judge_error verdict (endpoint failures or unparseable "
+                            "output)",
+             "no_answer": "ended inside their reasoning before any answer (raise max_tokens)",
+             "no_reference": "have no reference answer to check"}
 
 
 def _present(df: pd.DataFrame) -> list[str]:
@@ -101,8 +110,11 @@ def analyze(df: pd.DataFrame, confidence: float = 0.95, n_resamples: int = 2000,
     missing = need - set(df.columns)
     if missing:
         raise ValueError(f"analysis frame lacks columns: {', '.join(sorted(missing))}")
-    df = df.assign(refused=df["refused"].astype(float))
     rows, variance, stab_rows, findings, warnings = [], {}, [], [], []
+    for label, n in df.attrs.get("left_out", {}).items():
+        warnings.append(f"{n} answer(s) {_LEFT_OUT.get(label, label)}: left out of every "
+                        "estimate")
+    df = df.assign(refused=df["refused"].astype(float))
 
     # Rates of every benchmark × model; items (and fine-tune seeds) are the clusters. One answer
     # per item gives the plain Wilson interval.
