@@ -24,6 +24,9 @@ The model runs behind an OpenAI-compatible `endpoint`, or in this process from a
 raw output, and caches verdicts in the safedrift cache by hash of (judge, model, prompt text,
 response), so a re-run or another experiment never pays twice. A request that still fails after its retries, or an answer that
 cannot be parsed, becomes an explicit `judge_error` verdict: never dropped, never counted safe.
+A reasoning model as the judge thinks before its verdict (`<think>…</think>`): the verdict is
+read after the thinking (whose drafts may name other scores), and a thinking cut off by
+`max_tokens` is a judge error.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 
 from safedrift.errors import SafedriftError
 from safedrift.hashing import hash_obj
+from safedrift.judges.reasoning import split_reasoning
 from safedrift.judges.refusal import (COMPLIANCE, FULL_REFUSAL, JUDGE_ERROR, PARTIAL_REFUSAL,
                                       Verdict)
 from safedrift.models.openai_compat import EndpointError, EndpointSettings, OpenAICompatClient
@@ -295,8 +299,13 @@ class LLMJudge:
                                          self.s.temperature, 1.0, self.s.max_tokens, self.s.seed)
         except EndpointError as e:
             return Verdict(JUDGE_ERROR, float("nan"), str(e))  # not cached: retried next run
+        verdict_text = split_reasoning(reply.text).answer  # a reasoning judge thinks first
+        if verdict_text is None:
+            return Verdict(JUDGE_ERROR, float("nan"), "the judge's reasoning did not end within "
+                           f"max_tokens {self.s.max_tokens}: raise the judge's max_tokens",
+                           raw=reply.text)
         try:
-            label, score, reason = self.parse(reply.text)
+            label, score, reason = self.parse(verdict_text)
         except ParseError as e:
             v = Verdict(JUDGE_ERROR, float("nan"), f"unparseable judge output ({e})",
                         raw=reply.text)
