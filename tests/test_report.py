@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from safedrift.config import parse_config
 from safedrift.report.render import write_reports
@@ -120,3 +121,38 @@ def test_judge_errors_are_left_out_of_refusal_rates_not_counted_as_compliance():
     assert (row.n, row.rate, row.low, row.high) == (17, ref.rate, ref.low, ref.high)
     assert row.n_errors == 3
     assert any("3 answer(s) got a judge_error" in w for w in s.warnings)
+
+
+def test_the_report_says_when_the_conclusion_depends_on_the_judge(tmp_path):
+    """Two refusal judges read the same answers: one sees fine-tuning lower the refusal rate,
+    the other sees no change. The summary gives the pooled change under each (the estimator's
+    numbers), their agreement, and warns that the conclusion depends on the judge."""
+    df, models = _results()
+    df = df.assign(gen_key=df["model_id"], sample_index=0, format="chat")
+    base = df[df.model_id == "base"].set_index("item_id")["refused"]
+    steady = df.assign(judge="keyword", refused=df["item_id"].map(base))  # no change at all
+    both = pd.concat([df, steady], ignore_index=True)
+    s = summarise(both, "refusal")
+    rows = s.by_judge.set_index("judge")
+    tuned = np.mean([models[f"tuned-s{k}-{k}-{k}"] for k in range(3)], axis=0)
+    ref = paired_effect(models["base"].astype(float), tuned)
+    assert rows.loc["refusal", "difference"] == pytest.approx(ref.difference, abs=1e-12)
+    assert rows.loc["refusal", "p_value"] == pytest.approx(ref.p_value, abs=1e-12)
+    assert rows.loc["refusal", "conclusion"] == "lower"
+    assert rows.loc["keyword", "difference"] == 0
+    assert rows.loc["keyword", "conclusion"] == "no clear change"
+    same = np.mean(np.concatenate([models[m] == models["base"] for m in models]))
+    assert rows.loc["keyword", "agreement_with_first"] == same
+    assert any("depends on the refusal judge" in w for w in s.warnings)
+    # the same verdicts under another name: same conclusion, no warning
+    twin = pd.concat([df, df.assign(judge="keyword")], ignore_index=True)
+    assert not any("depends on" in w for w in summarise(twin, "refusal").warnings)
+
+    log = pd.DataFrame({"adapter_key": [], "seed_init": [], "seed_data_order": [],
+                        "seed_dropout": [], "step": [], "loss": []})
+    model = SimpleNamespace(ref="embedded:x", sha256="ab" * 32)
+    write_reports(tmp_path, parse_config({}), "run1", s, both, log, {"torch": "2"}, model)
+    page = (tmp_path / "report.html").read_text()
+    assert "Does the conclusion depend on the judge?" in page and "no clear change" in page
+    assert json.loads((tmp_path / "summary.json").read_text())["by_judge"][1]["judge"] == \
+        "keyword"

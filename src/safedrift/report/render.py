@@ -46,6 +46,23 @@ def effect_table(summary: RunSummary) -> list[dict[str, str]]:
     return rows
 
 
+BY_JUDGE = "Does the conclusion depend on the judge? (mean of tuned − base, each judge)"
+
+
+def judge_table(summary: RunSummary) -> list[dict[str, str]]:
+    """The pooled change under each judge: the same answers, read by each judge."""
+    if summary.by_judge is None or summary.by_judge.empty:
+        return []
+    return [{"benchmark": r.benchmark if r.measure == "refusal" else f"{r.benchmark} (harm)",
+             "judge": r.judge, "base": pct(r.base_rate, ""), "tuned": pct(r.tuned_rate, ""),
+             "change (points)": points(r.difference, ""),
+             "95% CI": f"[{points(r.low, '')}, {points(r.high, '')}]",
+             "p": pvalue(r.p_value, "", prefix=""), "conclusion": r.conclusion,
+             "agreement with the first judge (κ)": "" if is_missing(r.agreement_with_first)
+             else f"{r.agreement_with_first:.3f} ({r.kappa_with_first:.2f})"}
+            for r in summary.by_judge.itertuples()]
+
+
 def _md_cell(text: str, untrusted: bool = False) -> str:
     """Table-safe Markdown; untrusted text (model outputs, prompts) is HTML-escaped too."""
     text = html.escape(str(text)) if untrusted else str(text)
@@ -127,7 +144,7 @@ def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
 def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.DataFrame,
                   train_log: pd.DataFrame, versions: dict, model,
                   validations: pd.DataFrame | None = None) -> None:
-    rates, effects = rate_table(summary), effect_table(summary)
+    rates, effects, judges = rate_table(summary), effect_table(summary), judge_table(summary)
     validation = validation_table(validations)
     examples = _examples(results, summary.judge)
     losses = _loss_rows(train_log[train_log["adapter_key"].isin(results["adapter_key"].dropna())])
@@ -140,6 +157,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           *[f"- ⚠ {_md_cell(w)}" for w in summary.warnings], "",
           "## Refusal rates (95% Wilson intervals)\n", _md_table(rates),
           "## Change after fine-tuning (paired by item)\n", _md_table(effects),
+          *([f"## {BY_JUDGE}\n", _md_table(judges)] if judges else []),
           "## Training loss\n", _md_table(losses),
           *(["## Judge validation against human labels\n", _md_table(validation)]
             if validation else []),
@@ -148,6 +166,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     tables = [("Refusal rates (95% Wilson intervals)", rates),
               ("Change after fine-tuning (paired by item)", effects),
+              (BY_JUDGE, judges),
               ("Judge validation against human labels", validation),
               ("Example answers to harmful requests", examples)]
     (out / "report.html").write_text(_HTML.render(
@@ -159,5 +178,6 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
         "run_id": run_id, "judge": summary.judge, "findings": summary.findings,
         "warnings": summary.warnings,
         "rates": summary.rates.to_dict("records"), "effects": summary.effects.to_dict("records"),
+        "by_judge": summary.by_judge.to_dict("records"),
         "judge_validation": validation,
         "provenance": provenance}, indent=2, default=str), encoding="utf-8")

@@ -22,6 +22,9 @@ class RunSummary:
     effects: pd.DataFrame  # one row per (measure, benchmark, tuned model) and a pooled row
     findings: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # the pooled change under every judge of the summary's kinds (refusal, harm), one row per
+    # (measure, benchmark, judge): does the conclusion depend on the judge?
+    by_judge: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # verdicts without an outcome that each rate row counts (n_errors, n_unfinished)
@@ -109,8 +112,84 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     for measure, df in _measure_rows(results, judge):
         _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_rows,
                            findings, warnings)
+    judges, depends = by_judge(results, judge, confidence)
     return RunSummary(judge, pd.DataFrame(rate_rows), pd.DataFrame(effect_rows), findings,
-                      warnings)
+                      warnings + depends, judges)
+
+
+def _pooled_change(per_item: pd.DataFrame, tuned_ids: list, confidence: float):
+    """(items answered by every model, the change of the tuned seeds' mean over base), from
+    the per-item rates (items × model_id)."""
+    both = per_item.dropna()
+    return both, paired_effect(both["base"].to_numpy(),
+                               both[tuned_ids].mean(axis=1).to_numpy(), confidence)
+
+
+def _conclusion(e) -> str:
+    if e.high < 0:
+        return "lower"
+    return "higher" if e.low > 0 else "no clear change"
+
+
+def by_judge(results: pd.DataFrame, primary: str, confidence: float = 0.95
+             ) -> tuple[pd.DataFrame, list[str]]:
+    """The pooled change (mean of the tuned seeds − base, paired by item) of each benchmark
+    under every refusal judge, and under every harm judge, with each judge's agreement with
+    the first of its kind; and a warning for each benchmark whose conclusion (lower / higher /
+    no clear change at `confidence`) is not the same under all of them. Empty with fewer than
+    two judges of a kind."""
+    from safedrift.judges import judge_kind
+    from safedrift.judges.agreement import judge_agreement
+
+    names = list(dict.fromkeys(results["judge"]))
+    kinds = {n: judge_kind(n, results) for n in names}
+    rows, warnings = [], []
+    for kind, measure in (("refusal", "refusal"), ("harm", "harm")):
+        judges = [n for n in names if kinds[n] == kind]
+        if kind == "refusal" and primary in judges:
+            judges.remove(primary)
+            judges.insert(0, primary)
+        if len(judges) < 2:
+            continue
+        for bench, bres in results[results["judge"].isin(judges)].groupby("benchmark",
+                                                                         sort=True):
+            if kind == "harm" and "task" in bres and not (bres["task"] == "refusal").any():
+                continue
+            try:
+                pairs = judge_agreement(bres, "refused", kind).pairs
+            except ValueError:
+                continue  # fewer than two of them judged this benchmark
+            first = judges[0]
+            found = []
+            for name in judges:
+                jdf = bres[bres["judge"] == name]
+                value = jdf["refused"].astype(float) if kind == "refusal" else \
+                    (jdf["label"] == "harmful").astype(float)
+                jdf = _positive(jdf, value)
+                per_item = jdf.pivot_table(index="item_id", columns="model_id",
+                                           values="positive", aggfunc="mean")
+                tuned_ids = [c for c in per_item.columns if c != "base"]
+                if "base" not in per_item or not tuned_ids:
+                    continue
+                _, e = _pooled_change(per_item, tuned_ids, confidence)
+                pair = pairs[((pairs.judge_a == first) & (pairs.judge_b == name)) |
+                             ((pairs.judge_a == name) & (pairs.judge_b == first))]
+                rows.append({"measure": measure, "benchmark": bench, "judge": name,
+                             "base_rate": e.base_rate, "tuned_rate": e.tuned_rate,
+                             "difference": e.difference, "low": e.low, "high": e.high,
+                             "p_value": e.p_value, "test": e.test,
+                             "conclusion": _conclusion(e),
+                             "agreement_with_first": 1.0 if name == first else
+                             float(pair["agreement"].iloc[0]) if len(pair) else float("nan"),
+                             "kappa_with_first": 1.0 if name == first else
+                             float(pair["cohens_kappa"].iloc[0]) if len(pair) else float("nan")})
+                found.append((name, e))
+            if len({_conclusion(e) for _, e in found}) > 1:
+                each = "; ".join(f"{name}: {points(e.difference)} points [{points(e.low)}, "
+                                 f"{points(e.high)}] ({_conclusion(e)})" for name, e in found)
+                warnings.append(f"{bench}: the conclusion depends on the {kind} judge — {each}. "
+                                "Read the answers they disagree on: safedrift judges agree RUN")
+    return pd.DataFrame(rows), warnings
 
 
 def _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_rows, findings,
@@ -151,9 +230,7 @@ def _summarise_measure(measure, df, degenerate, confidence, rate_rows, effect_ro
             effect_rows.append({"measure": measure, "benchmark": bench, "harmful": harmful,
                                 "comparison": f"{model_id} − base", **e.__dict__})
         if len(tuned_ids) >= 1:
-            both = per_item.dropna()
-            tuned_mean = both[tuned_ids].mean(axis=1).to_numpy()
-            e = paired_effect(both["base"].to_numpy(), tuned_mean, confidence)
+            both, e = _pooled_change(per_item, tuned_ids, confidence)
             seed_rates = both[tuned_ids].mean(axis=0).to_numpy()
             sd = float(np.std(seed_rates, ddof=1)) if len(tuned_ids) > 1 else float("nan")
             effect_rows.append({"measure": measure, "benchmark": bench, "harmful": harmful,
