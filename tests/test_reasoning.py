@@ -104,3 +104,47 @@ def test_validation_and_summary_leave_unfinished_answers_out_and_count_them():
     assert row.degenerate == 1 / 3  # of the three answers, not of five outputs
     assert any("2 answer(s) ended inside their reasoning" in w and "max_tokens 64" in w
                for w in s.warnings)
+
+
+# the generation-prompt switch of Qwen3's chat template (the part `enable_thinking` drives)
+QWEN3_STYLE = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+               "{% if enable_thinking is defined and enable_thinking is false %}"
+               "<think>\n\n</think>\n\n{% endif %}{% endif %}")
+
+
+def test_a_format_can_switch_a_reasoning_models_thinking_off():
+    from safedrift.config import parse_config
+    from safedrift.formats import ChatTemplate, resolve_format
+
+    cfg = parse_config({"generation": {"formats": [
+        "chat", {"name": "no-think", "thinking": False}, {"name": "think", "thinking": True}]}})
+    chat, off, on = (resolve_format(f) for f in cfg.generation.formats)
+    template = ChatTemplate(QWEN3_STYLE)
+    for fmt in (chat, off, on):
+        template.check(fmt)
+    assert template.prompt("Hi", off).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert template.prompt("Hi", on) == template.prompt("Hi", chat)
+    assert template.prompt("Hi", chat).endswith("<|im_start|>assistant\n")
+    # caches and run ids of formats without the switch are what they were before it existed
+    assert chat.key() == {"name": "chat", "system": None, "kind": "chat"}
+    assert off.key()["thinking"] is False
+    assert "thinking" not in parse_config(
+        {"generation": {"formats": [{"name": "x", "system": "s"}]}}
+    ).identity()["generation"]["formats"][0]
+
+
+def test_switching_thinking_on_a_template_without_the_switch_is_a_config_error():
+    from safedrift.errors import SafedriftError
+    from safedrift.formats import ChatTemplate, PromptFormat
+
+    plain = ChatTemplate("{% for m in messages %}{{ m.content }}{% endfor %}")
+    with pytest.raises(SafedriftError, match="format 'q3': thinking: false needs .* "
+                                             "enable_thinking"):
+        plain.check(PromptFormat("q3", thinking=False))
+    with pytest.raises(SafedriftError, match="needs a chat format"):
+        ChatTemplate(QWEN3_STYLE).check(PromptFormat("raw-q3", kind="raw", thinking=True))
+    from safedrift.pipeline import chat_messages
+
+    with pytest.raises(SafedriftError, match="with api 'chat' the server renders it"):
+        chat_messages("Hi", PromptFormat("q3", thinking=False))

@@ -8,7 +8,7 @@ from typing import Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+                      model_serializer, model_validator)
 
 from safedrift.errors import SafedriftError
 
@@ -64,6 +64,16 @@ class FormatSection(_Strict):
     name: str
     system: str | None = None  # chat formats: None keeps the template's default
     kind: Literal["chat", "alpaca", "raw"] = "chat"
+    thinking: bool | None = None  # reasoning models' enable_thinking; None: the template's default
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_thinking(self, handler):
+        """`thinking` is part of the config's identity only when set: configs written before
+        it existed keep their run ids."""
+        out = handler(self)
+        if self.thinking is None:
+            out.pop("thinking", None)
+        return out
 
 
 class FinetuneSection(_Strict):

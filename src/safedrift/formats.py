@@ -8,7 +8,7 @@ same characters.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -28,11 +28,23 @@ class PromptFormat:
     one, such as Qwen's and SmolLM's), any other text becomes the system prompt.
     kind "alpaca": the plain Alpaca instruction template, no chat tokens.
     kind "raw": the request text alone, then a newline.
+    `thinking` (chat formats of reasoning models): True / False is passed to the template as
+    `enable_thinking`, the switch of Qwen3-style templates (False: answer without thinking);
+    None leaves the template's default.
     """
 
     name: str = "chat"
     system: str | None = None
     kind: str = "chat"  # "chat" | "alpaca" | "raw"
+    thinking: bool | None = None
+
+    def key(self) -> dict:
+        """What identifies the format in cache keys; `thinking` only when set, so formats
+        written before it existed keep their keys."""
+        out = asdict(self)
+        if self.thinking is None:
+            del out["thinking"]
+        return out
 
 
 DEFAULT_FORMAT = PromptFormat()
@@ -89,11 +101,13 @@ class ChatTemplate:
         self.bos_token = bos_token
         self.eos_token = eos_token
 
-    def render(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+    def render(self, messages: list[dict[str, str]], add_generation_prompt: bool,
+               thinking: bool | None = None) -> str:
+        switch = {} if thinking is None else {"enable_thinking": thinking}
         try:
             return self._template.render(messages=messages, bos_token=self.bos_token,
                                          eos_token=self.eos_token,
-                                         add_generation_prompt=add_generation_prompt)
+                                         add_generation_prompt=add_generation_prompt, **switch)
         except jinja2.TemplateError as e:
             raise SafedriftError(f"chat template does not render: {e}") from None
 
@@ -109,7 +123,16 @@ class ChatTemplate:
         if fmt.kind == "raw":
             return self.bos_token_if_needed() + user_text + "\n"
         msgs = self._with_system([{"role": "user", "content": user_text}], fmt)
-        return self.render(msgs, add_generation_prompt=True)
+        return self.render(msgs, add_generation_prompt=True, thinking=fmt.thinking)
+
+    def check(self, fmt: PromptFormat) -> None:
+        """A format this template cannot honour is a config error, before anything runs."""
+        if fmt.thinking is not None and (fmt.kind != "chat" or
+                                         "enable_thinking" not in self.source):
+            raise SafedriftError(f"prompt format '{fmt.name}': thinking: {str(fmt.thinking).lower()}"
+                                 " needs a chat format and a chat template that reads "
+                                 "enable_thinking (Qwen3-style); this model's does not")
+        self.prompt("test", fmt)  # a template that cannot render fails here
 
     def bos_token_if_needed(self) -> str:
         """Templates that start with the BOS token expect it; plain formats get it too."""
@@ -131,8 +154,8 @@ class ChatTemplate:
             user = "\n\n".join(m["content"] for m in example[:-1] if m["role"] == "user")
             return self.prompt(user, fmt), example[-1]["content"] + self.eos_token
         msgs = self._with_system(example, fmt)
-        prompt = self.render(msgs[:-1], add_generation_prompt=True)
-        full = self.render(msgs, add_generation_prompt=False)
+        prompt = self.render(msgs[:-1], add_generation_prompt=True, thinking=fmt.thinking)
+        full = self.render(msgs, add_generation_prompt=False, thinking=fmt.thinking)
         if full.startswith(prompt):
             answer = full[len(prompt):]
         else:  # templates that rewrite earlier turns: fall back to the plain continuation
@@ -149,7 +172,7 @@ def resolve_format(spec) -> PromptFormat:
             raise SafedriftError(f"unknown prompt format '{spec}' (known: "
                                  f"{', '.join(BUILTIN_FORMATS)}; or give name/system/kind)")
         return BUILTIN_FORMATS[spec]
-    return PromptFormat(spec.name, spec.system, spec.kind)
+    return PromptFormat(spec.name, spec.system, spec.kind, spec.thinking)
 
 
 def _raise(message: str):

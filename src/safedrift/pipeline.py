@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -131,7 +131,7 @@ def adapter_key(cfg: ExperimentConfig, model: ResolvedModel, seeds: SeedTriple) 
                      "data": ft.data.model_dump(mode="json"),
                      "lora": ft.lora.model_dump(mode="json"),
                      "train": ft.train.model_dump(mode="json"),
-                     "format": asdict(resolve_format(ft.format)),
+                     "format": resolve_format(ft.format).key(),
                      "seeds": seeds.model_dump(), "recipe": FINETUNE_RECIPE_VERSION})
 
 
@@ -318,6 +318,10 @@ def chat_messages(text: str, fmt) -> list[dict]:
     if fmt.kind != "chat":
         raise SafedriftError(f"prompt format '{fmt.name}' ({fmt.kind}) needs the endpoint's "
                              "api 'completions'; api 'chat' sends chat messages only")
+    if fmt.thinking is not None:
+        raise SafedriftError(f"prompt format '{fmt.name}': thinking is applied by the template "
+                             "safedrift renders; with api 'chat' the server renders it (vLLM: "
+                             "extra_body: {chat_template_kwargs: {enable_thinking: false}})")
     system = [] if fmt.system is None else [{"role": "system", "content": fmt.system}]
     return [*system, {"role": "user", "content": text}]
 
@@ -340,7 +344,7 @@ def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
                      if variant.adapter else None, "backend": g.backend, "n_ctx": g.n_ctx,
                      "benchmark": bench_cfg.model_dump(mode="json"),
                      "items": hash_obj([(i.item_id, i.prompt) for i in items]),
-                     "format": asdict(fmt),
+                     "format": fmt.key(),
                      "sampling": cfg.sampling.model_dump(mode="json")})
 
 
@@ -453,7 +457,7 @@ def prepare(cfg: ExperimentConfig):
                                  None if model.gguf_path else model.hf_source)
     formats = [resolve_format(f) for f in cfg.generation.formats]
     for fmt in [*formats, resolve_format(cfg.finetune.format)]:
-        template.prompt("test", fmt)  # a template that cannot render fails here
+        template.check(fmt)
     if cfg.generation.backend == "openai" and cfg.generation.endpoint.api == "chat":
         for fmt in formats:
             chat_messages("test", fmt)
