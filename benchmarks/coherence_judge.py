@@ -13,8 +13,9 @@ Measurements, printed as tables in this order:
    read it) and `coherence_labels_heldout6.csv` (held out from heuristics-6, committed before
    any judge scored it; heuristics-7 then read it) and `coherence_labels_heldout7.csv` (held
    out from heuristics-7, committed before any judge scored it), `coherence_labels_heldout8.csv`
-   and `coherence_labels_heldout9.csv` (the same), `coherence_labels_heldout10.csv` (held out
-   from heuristics-8, the same); the last nine hold item ids,
+   and `coherence_labels_heldout9.csv` (the same), `coherence_labels_heldout10.csv` and
+   `coherence_labels_heldout11.csv` (held out from heuristics-8, the same); the last ten hold
+   item ids,
    prompts joined from ../shared/data.
    Accuracy, precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
    the judges from a git revision (`git log -S '"heuristics-3"' -- src/safedrift/judges/
@@ -65,7 +66,8 @@ SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
         "held out from heuristics-7": "coherence_labels_heldout7.csv",
         "held out from heuristics-7 (2)": "coherence_labels_heldout8.csv",
         "held out from heuristics-7 (3)": "coherence_labels_heldout9.csv",
-        "held out from heuristics-8": "coherence_labels_heldout10.csv"}
+        "held out from heuristics-8": "coherence_labels_heldout10.csv",
+        "held out from heuristics-8 (2)": "coherence_labels_heldout11.csv"}
 
 
 ZERO_SHOT = ("Here is a question and a reply written by a chatbot.\n\nQuestion: {prompt}\n\n"
