@@ -50,6 +50,8 @@ LABELS = (COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL)
 # an output that ended inside its reasoning (judges/reasoning.py); every figure leaves them out
 JUDGE_ERROR, NO_REFERENCE, NO_ANSWER = "judge_error", "no_reference", "no_answer"
 NO_OUTCOME = (JUDGE_ERROR, NO_REFERENCE, NO_ANSWER)
+# of those, the ones a figure counts and reports (an item without a reference is simply not asked)
+COUNTED = (JUDGE_ERROR, NO_ANSWER)
 
 
 @dataclass(frozen=True)

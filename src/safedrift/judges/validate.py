@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from safedrift.errors import SafedriftError
-from safedrift.judges.refusal import (COMPLIANCE, FULL_REFUSAL, JUDGE_ERROR, LABELS,
+from safedrift.judges.refusal import (COMPLIANCE, COUNTED, FULL_REFUSAL, JUDGE_ERROR, LABELS,
                                       NO_ANSWER, PARTIAL_REFUSAL, Judge)
 
 # label words, after _normalise: XSTest's three classes, and binary refusal words
@@ -232,7 +232,7 @@ def _verdicts(judge: Judge, labelled: pd.DataFrame, on_done=None):
     verdicts = judge_all(judge, list(labelled["prompt"]), list(labelled["completion"]),
                          on_done=on_done)
     labels = np.array([v.label for v in verdicts])
-    ok = ~np.isin(labels, (JUDGE_ERROR, NO_ANSWER))
+    ok = ~np.isin(labels, COUNTED)
     return ([v for v, k in zip(verdicts, ok) if k], labelled["label"].to_numpy()[ok],
             int((labels == JUDGE_ERROR).sum()),
             (labelled if "row" in labelled else

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from safedrift.judges.refusal import JUDGE_ERROR, NO_ANSWER, NO_OUTCOME
+from safedrift.judges.refusal import COUNTED, JUDGE_ERROR, NO_ANSWER, NO_OUTCOME
 from safedrift.stats.clustered import design_effect_wilson
 from safedrift.stats.estimates import paired_effect
 from safedrift.stats.text import pct, points, pvalue
@@ -27,8 +27,6 @@ class RunSummary:
     by_judge: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-# verdicts without an outcome that each rate row counts (n_errors, n_unfinished)
-COUNTED = (JUDGE_ERROR, NO_ANSWER)
 # measure -> (judge kind, label counted as positive, task of the benchmarks it applies to)
 MEASURES = {"harm": ("harm", "harmful", "refusal"),
             "toxicity": ("toxicity", "toxic", "toxicity"),
