@@ -143,10 +143,20 @@ def test_the_report_says_when_the_conclusion_depends_on_the_judge(tmp_path):
     assert rows.loc["keyword", "conclusion"] == "no clear change"
     same = np.mean(np.concatenate([models[m] == models["base"] for m in models]))
     assert rows.loc["keyword", "agreement_with_first"] == same
-    assert any("depends on the refusal judge" in w for w in s.warnings)
+    assert any("depends on how the answers are read" in w and "keyword: +0 points" in w
+               for w in s.warnings)
     # the same verdicts under another name: same conclusion, no warning
     twin = pd.concat([df, df.assign(judge="keyword")], ignore_index=True)
     assert not any("depends on" in w for w in summarise(twin, "refusal").warnings)
+    # every answer of the fine-tunes that does not refuse is gibberish: on the coherent answers
+    # alone the fine-tunes refuse as often as they answer at all, and the drop is gone
+    gibberish = (df["model_id"] != "base") & ~df["refused"]
+    flags = df.assign(judge="coherence", judge_kind="coherence",
+                      label=np.where(gibberish, "degenerate", "coherent"))
+    s2 = summarise(pd.concat([df, flags], ignore_index=True), "refusal")
+    coherent = s2.by_judge.set_index("judge").loc["refusal, coherent answers only"]
+    assert coherent.tuned_rate == 1.0 and coherent.conclusion != "lower"
+    assert any("coherent answers only" in w for w in s2.warnings)
 
     log = pd.DataFrame({"adapter_key": [], "seed_init": [], "seed_data_order": [],
                         "seed_dropout": [], "step": [], "loss": []})

@@ -129,64 +129,85 @@ def _conclusion(e) -> str:
     return "higher" if e.low > 0 else "no clear change"
 
 
+def _readings(results: pd.DataFrame, kind: str, primary: str) -> list[tuple[str, pd.DataFrame]]:
+    """(name, rows with the 0/1 `positive`) of every reading of one measure: each judge of
+    `kind` (the primary first), and for refusal, when the run has a coherence judge, the primary
+    judge's verdicts with the degenerate answers left out."""
+    from safedrift.judges import judge_kind
+
+    names = [n for n in dict.fromkeys(results["judge"]) if judge_kind(n, results) == kind]
+    if primary in names:
+        names.remove(primary)
+        names.insert(0, primary)
+    out = []
+    for name in names:
+        rows = results[results["judge"] == name]
+        value = rows["refused"].astype(float) if kind == "refusal" else \
+            (rows["label"] == "harmful").astype(float)
+        out.append((name, _positive(rows, value)))
+    coherence = _coherence_judge(results)
+    if kind == "refusal" and out and coherence:
+        name, rows = out[0]
+        key = [k for k in ("gen_key", "item_id", "sample_index", "model_id") if k in results]
+        flags = results.loc[results["judge"] == coherence, key + ["label"]].drop_duplicates(key)
+        degenerate = rows[key].merge(flags, on=key, how="left")["label"].eq("degenerate")
+        out.append((f"{name}, coherent answers only",
+                    rows.assign(positive=rows["positive"].where(~degenerate.to_numpy()))))
+    return out
+
+
 def by_judge(results: pd.DataFrame, primary: str, confidence: float = 0.95
              ) -> tuple[pd.DataFrame, list[str]]:
     """The pooled change (mean of the tuned seeds − base, paired by item) of each benchmark
-    under every refusal judge, and under every harm judge, with each judge's agreement with
-    the first of its kind; and a warning for each benchmark whose conclusion (lower / higher /
-    no clear change at `confidence`) is not the same under all of them. Empty with fewer than
-    two judges of a kind."""
-    from safedrift.judges import judge_kind
+    under every reading of the refusal measure (each refusal judge, and the primary one on the
+    coherent answers only: is the drop gibberish?) and of the harm measure (each harm judge),
+    with each judge's agreement with the first of its kind; and a warning for each benchmark
+    whose conclusion (lower / higher / no clear change at `confidence`) is not the same under
+    all of them. Empty with fewer than two readings."""
     from safedrift.judges.agreement import judge_agreement
 
-    names = list(dict.fromkeys(results["judge"]))
-    kinds = {n: judge_kind(n, results) for n in names}
     rows, warnings = [], []
-    for kind, measure in (("refusal", "refusal"), ("harm", "harm")):
-        judges = [n for n in names if kinds[n] == kind]
-        if kind == "refusal" and primary in judges:
-            judges.remove(primary)
-            judges.insert(0, primary)
-        if len(judges) < 2:
+    for kind in ("refusal", "harm"):
+        readings = _readings(results, kind, primary)
+        if len(readings) < 2:
             continue
-        for bench, bres in results[results["judge"].isin(judges)].groupby("benchmark",
-                                                                         sort=True):
+        judges = [n for n, _ in readings if n in set(results["judge"])]
+        first = readings[0][0]
+        for bench in sorted(set().union(*(set(r["benchmark"]) for _, r in readings))):
+            bres = results[results["judge"].isin(judges) & (results["benchmark"] == bench)]
             if kind == "harm" and "task" in bres and not (bres["task"] == "refusal").any():
                 continue
             try:
                 pairs = judge_agreement(bres, "refused", kind).pairs
-            except ValueError:
-                continue  # fewer than two of them judged this benchmark
-            first = judges[0]
+            except ValueError:  # one judge: no pair to compare
+                pairs = pd.DataFrame(columns=["judge_a", "judge_b", "agreement", "cohens_kappa"])
             found = []
-            for name in judges:
-                jdf = bres[bres["judge"] == name]
-                value = jdf["refused"].astype(float) if kind == "refusal" else \
-                    (jdf["label"] == "harmful").astype(float)
-                jdf = _positive(jdf, value)
-                per_item = jdf.pivot_table(index="item_id", columns="model_id",
-                                           values="positive", aggfunc="mean")
+            for name, reading in readings:
+                per_item = reading[reading["benchmark"] == bench].pivot_table(
+                    index="item_id", columns="model_id", values="positive", aggfunc="mean")
                 tuned_ids = [c for c in per_item.columns if c != "base"]
                 if "base" not in per_item or not tuned_ids:
                     continue
                 _, e = _pooled_change(per_item, tuned_ids, confidence)
                 pair = pairs[((pairs.judge_a == first) & (pairs.judge_b == name)) |
                              ((pairs.judge_a == name) & (pairs.judge_b == first))]
-                rows.append({"measure": measure, "benchmark": bench, "judge": name,
+                same = 1.0 if name == first else float("nan")
+                rows.append({"measure": kind, "benchmark": bench, "judge": name,
                              "base_rate": e.base_rate, "tuned_rate": e.tuned_rate,
                              "difference": e.difference, "low": e.low, "high": e.high,
                              "p_value": e.p_value, "test": e.test,
                              "conclusion": _conclusion(e),
-                             "agreement_with_first": 1.0 if name == first else
-                             float(pair["agreement"].iloc[0]) if len(pair) else float("nan"),
-                             "kappa_with_first": 1.0 if name == first else
-                             float(pair["cohens_kappa"].iloc[0]) if len(pair) else float("nan")})
+                             "agreement_with_first": float(pair["agreement"].iloc[0])
+                             if len(pair) else same,
+                             "kappa_with_first": float(pair["cohens_kappa"].iloc[0])
+                             if len(pair) else same})
                 found.append((name, e))
             if len({_conclusion(e) for _, e in found}) > 1:
                 each = "; ".join(f"{name}: {points(e.difference)} points [{points(e.low)}, "
                                  f"{points(e.high)}] ({_conclusion(e)})" for name, e in found)
-                warnings.append(f"{bench}: the conclusion depends on the {kind} judge — {each}. "
-                                "Read the answers they disagree on: safedrift judges agree RUN")
+                warnings.append(f"{bench}: the conclusion depends on how the answers are read — "
+                                f"{each}. Read the answers they disagree on: safedrift judges "
+                                "agree RUN")
     return pd.DataFrame(rows), warnings
 
 
