@@ -209,7 +209,14 @@ def test_judge_validation_figures_are_stored_and_reported(shared_data, tmp_path)
     v = con.execute("SELECT * FROM judge_validation ORDER BY judge").df()
     assert list(v["judge"]) == ["keyword", "refusal"] and (v["n"] == 450).all()
     assert v.set_index("judge").loc["refusal", "accuracy_binary"] > 0.9
-    assert "Judge validation against human labels" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "Judge validation against human labels" in report
+    # each accuracy with its Wilson interval over the 450 answers
+    from safedrift.stats.estimates import wilson_rate
+
+    acc = v.set_index("judge").loc["refusal", "accuracy_binary"]
+    r = wilson_rate(round(acc * 450), 450)
+    assert f"{acc:.3f} [{r.low:.3f}, {r.high:.3f}]" in report
 
 
 def test_bad_validation_file_fails_before_writing(tmp_path, capsys):

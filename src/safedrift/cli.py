@@ -179,6 +179,7 @@ def _cmd_validate(args, console: Console) -> int:
     else:
         raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
                              "validation; its accuracy comes from its benchmark")
+    groups = _groups_of(args) if args.by else None
     if note := unlabelled_note(args.file, labelled):
         console.print(note, highlight=False, markup=False)
     rules = getattr(judge, "prompt_rules", None)
@@ -201,15 +202,21 @@ def _cmd_validate(args, console: Console) -> int:
         raise SafedriftError(f"judge '{judge.name}': no verdict to measure ({v.n_errors} judge "
                              f"error(s), {v.n_unfinished} answer(s) that ended inside their "
                              "reasoning)")
-    three_txt = f"{v.accuracy_3class:.3f} (3 classes), " if three else ""
+    def with_ci(acc: float, three_class: bool = False) -> str:
+        low, high = v.interval(three_class)
+        return f"{acc:.3f} [{low:.3f}, {high:.3f}]"
+
+    three_txt = f"{with_ci(v.accuracy_3class, True)} (3 classes), " if three else ""
     errors = (f"; {v.n_errors} judge error(s) left out" if v.n_errors else "") + (
         f"; {v.n_unfinished} answer(s) that ended inside their reasoning left out"
         if v.n_unfinished else "")
     console.print(f"{v.judge} on {v.source} (n={v.n}{errors}): accuracy {three_txt}"
-                  f"{v.accuracy_binary:.3f} ({scale}), AUROC {v.auroc:.3f}",
-                  highlight=False)
+                  f"{with_ci(v.accuracy_binary)} ({scale}; 95% Wilson intervals), "
+                  f"AUROC {v.auroc:.3f}", highlight=False)
     console.print(v.per_class.round(3).to_string(index=False), highlight=False, markup=False)
     console.print(v.confusion.to_string(), highlight=False, markup=False)
+    if groups is not None:
+        _print_accuracy_by(args, v, groups, console)
     if args.show_wrong and v.wrong is not None:
         console.print(f"{len(v.wrong)} wrong verdict(s); the first {min(args.show_wrong, len(v.wrong))}"
                       " (data row of the file, human, judge, the judge's reason):",
@@ -219,6 +226,30 @@ def _cmd_validate(args, console: Console) -> int:
             console.print(f"- row {r.row}: human={r.human} judge={r.judge} ({r.reason}): "
                           f"{asked}{r.completion[:160]!r}", highlight=False, markup=False)
     return 0
+
+
+def _groups_of(args):
+    """The --by column's value of every data row (1-based), checked before anything is judged."""
+    import pandas as pd
+
+    from safedrift.judges.validate import read_table
+
+    table = read_table(Path(args.file))
+    if args.by not in table:
+        raise SafedriftError(f"labelled file '{args.file}': no column '{args.by}' (columns: "
+                             f"{', '.join(map(str, table.columns))})")
+    return pd.Series(table[args.by].to_numpy(), index=np.arange(1, len(table) + 1))
+
+
+def _print_accuracy_by(args, v, groups, console: Console) -> None:
+    """Accuracy (refusal vs compliance, or the kind's two labels) per value of a column."""
+    from safedrift.judges.validate import accuracy_by
+
+    console.print(f"accuracy by {args.by} (binary, 95% Wilson interval):", highlight=False,
+                  markup=False)
+    for r in accuracy_by(v, groups).itertuples():
+        console.print(f"  {r.group}: {r.accuracy:.3f} [{r.low:.3f}, {r.high:.3f}], n={r.n}",
+                      highlight=False, markup=False)
 
 
 def _cmd_agree(args, console: Console) -> int:
@@ -377,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "toxicity of 0.5, a 1-5 rating of 3)")
     v.add_argument("--show-wrong", type=_count, default=0, metavar="N",
                    help="list the first N answers the judge got wrong, with its reason")
+    v.add_argument("--by", metavar="COLUMN", help="also give the accuracy per value of this "
+                   "column of the file (e.g. the answering model), with its interval")
     v.add_argument("--per-class", type=_count, default=0, metavar="N",
                    help="judge only the first N answers of each human label (for slow LLM "
                    "judges; accuracy then describes the sample, per-class recall the file)")

@@ -78,9 +78,41 @@ class Validation:
     # prompt, completion, human, judge, reason
     wrong: pd.DataFrame | None = None
     n_unfinished: int = 0  # answers that ended inside their reasoning: no answer to judge
+    # every judged item: row (the file's data row), human, judge (labels on the scale compared),
+    # and `hit`, whether the judge is right on the binary scale
+    judged: pd.DataFrame | None = None
+
+    def interval(self, three_class: bool = False, confidence: float = 0.95) -> tuple[float, float]:
+        """Wilson interval of the accuracy: the items are a sample of the answers a judge will
+        meet, so 0.883 on 154 answers is 0.823–0.925, not a point."""
+        from safedrift.stats.estimates import wilson_rate
+
+        if self.judged is None or not len(self.judged):
+            return float("nan"), float("nan")
+        hits = (self.judged["human"] == self.judged["judge"]) if three_class else \
+            self.judged["hit"]
+        r = wilson_rate(int(hits.sum()), len(hits), confidence)
+        return r.low, r.high
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def accuracy_by(v: Validation, groups: pd.Series, three_class: bool = False,
+                confidence: float = 0.95) -> pd.DataFrame:
+    """Accuracy per group of the labelled file (`groups`: a value per data row, 1-based, e.g.
+    the answering model), with its Wilson interval: whether the judge is as good on every model
+    as on the pool."""
+    from safedrift.stats.estimates import wilson_rate
+
+    j = v.judged.assign(group=groups.loc[v.judged["row"]].to_numpy())
+    rows = []
+    for group, g in j.groupby("group", sort=True, dropna=False):
+        hits = g["hit"] if not three_class else g["human"] == g["judge"]
+        r = wilson_rate(int(hits.sum()), len(g), confidence)
+        rows.append({"group": group, "n": len(g), "accuracy": r.rate, "low": r.low,
+                     "high": r.high})
+    return pd.DataFrame(rows)
+
+
+def read_table(path: Path) -> pd.DataFrame:
     """A labelled file as a frame: CSV, or JSONL / JSON / Parquet with nested fields flattened
     to dotted columns (DecodingTrust's {"prompt": {"text", "toxicity"}} → prompt.text,
     prompt.toxicity)."""
@@ -197,7 +229,7 @@ def load_labelled(path: str | Path, label_column: str | None = None,
     partial refusal); otherwise binary, a partial refusal counting as a refusal. With a
     threshold the labels are numbers (a refusal score), a refusal at or above it."""
     path = Path(path)
-    df = _read_table(path)
+    df = read_table(path)
     text, label = _columns(path, df, "refusal", label_column, text_column)
     words = _normalise(df[label][df[label].notna()])
     three = threshold is None and bool(len(words)) and words.isin(list(_THREE_CLASS)).all()
@@ -240,6 +272,12 @@ def _verdicts(judge: Judge, labelled: pd.DataFrame, on_done=None):
             int((labels == NO_ANSWER).sum()))
 
 
+def _judged(rows: pd.DataFrame, human: np.ndarray, predicted: np.ndarray,
+            hit: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"row": rows["row"].to_numpy(), "human": human, "judge": predicted,
+                         "hit": hit})
+
+
 def _wrong(rows: pd.DataFrame, verdicts, human: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
     """The judged rows where the judge's label (on the scale compared) differs from the human's."""
     miss = predicted != human
@@ -268,7 +306,8 @@ def validate_judge(judge: Judge, labelled: pd.DataFrame, source: str,
         _mean(predicted == human) if three_class else float("nan"),
         _mean(judge_refused == human_refused),
         auroc(scores[human_refused], scores[~human_refused]), per_class, confusion, errors,
-        _wrong(rows, verdicts, human, predicted), unfinished)
+        _wrong(rows, verdicts, human, predicted), unfinished,
+        _judged(rows, human, predicted, judge_refused == human_refused))
 
 
 def load_binary_labelled(path: str | Path, kind: str, label_column: str | None = None,
@@ -278,7 +317,7 @@ def load_binary_labelled(path: str | Path, kind: str, label_column: str | None =
     threshold the labels are scores (a Perspective toxicity, a 1–5 rating), positive at or
     above it."""
     path = Path(path)
-    df = _read_table(path)
+    df = read_table(path)
     text, label = _columns(path, df, kind, label_column, text_column)
     positive, negative, words = KIND_LABELS[kind]
     value = _read_labels(path, df, label, {**_NUMERIC, **words},
@@ -318,4 +357,5 @@ def validate_binary(judge: Judge, labelled: pd.DataFrame, source: str,
     return Validation(judge.name, source, len(human), float("nan"),
                       _mean(predicted == human), auroc(scores[pos], scores[neg]),
                       _per_class(predicted, human, (negative, positive)), confusion, errors,
-                      _wrong(rows, verdicts, human, predicted), unfinished)
+                      _wrong(rows, verdicts, human, predicted), unfinished,
+                      _judged(rows, human, predicted, predicted == human))

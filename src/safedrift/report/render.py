@@ -133,12 +133,22 @@ def _judged(row) -> str:
 def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
     if validations is None or validations.empty:
         return []
-    binary = "accuracy (binary: refused / toxic / harmful / degenerate or not)"
+    binary = "accuracy (binary: refused / toxic / harmful / degenerate or not) [95% CI]"
     return [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
-             "n": _judged(r), "accuracy (3 classes)": "" if is_missing(r.accuracy_3class)
-             else f"{r.accuracy_3class:.3f}", binary: f"{r.accuracy_binary:.3f}",
+             "n": _judged(r), "accuracy (3 classes) [95% CI]": _accuracy(r.accuracy_3class, r.n),
+             binary: _accuracy(r.accuracy_binary, r.n),
              "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}"}
             for r in validations.itertuples()]
+
+
+def _accuracy(accuracy: float, n: int) -> str:
+    """An accuracy over n labelled answers with its Wilson interval (a sample, not a truth)."""
+    if is_missing(accuracy):
+        return ""
+    from safedrift.stats.estimates import wilson_rate
+
+    r = wilson_rate(round(accuracy * n), int(n))
+    return f"{accuracy:.3f} [{r.low:.3f}, {r.high:.3f}]"
 
 
 def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.DataFrame,
