@@ -89,10 +89,14 @@ class Validation:
 
         if self.judged is None or not len(self.judged):
             return float("nan"), float("nan")
-        hits = (self.judged["human"] == self.judged["judge"]) if three_class else \
-            self.judged["hit"]
+        hits = _hits(self.judged, three_class)
         r = wilson_rate(int(hits.sum()), len(hits), confidence)
         return r.low, r.high
+
+
+def _hits(judged: pd.DataFrame, three_class: bool) -> pd.Series:
+    """Whether the judge is right on each judged item, on three classes or on the binary scale."""
+    return judged["human"] == judged["judge"] if three_class else judged["hit"]
 
 
 def accuracy_by(v: Validation, groups: pd.Series, three_class: bool = False,
@@ -105,7 +109,7 @@ def accuracy_by(v: Validation, groups: pd.Series, three_class: bool = False,
     j = v.judged.assign(group=groups.loc[v.judged["row"]].to_numpy())
     rows = []
     for group, g in j.groupby("group", sort=True, dropna=False):
-        hits = g["hit"] if not three_class else g["human"] == g["judge"]
+        hits = _hits(g, three_class)
         r = wilson_rate(int(hits.sum()), len(g), confidence)
         rows.append({"group": group, "n": len(g), "accuracy": r.rate, "low": r.low,
                      "high": r.high})
