@@ -148,3 +148,25 @@ def test_switching_thinking_on_a_template_without_the_switch_is_a_config_error()
 
     with pytest.raises(SafedriftError, match="with api 'chat' the server renders it"):
         chat_messages("Hi", PromptFormat("q3", thinking=False))
+
+
+def test_a_reasoning_model_with_a_small_token_budget_is_warned_before_it_runs():
+    """Its template writes <think>: a budget under 1,024 tokens in a thinking format is named
+    before anything runs; thinking switched off, or a model that does not think, says nothing."""
+    from types import SimpleNamespace
+
+    from safedrift.config import parse_config
+    from safedrift.formats import ChatTemplate, PromptFormat
+    from safedrift.pipeline import thinking_budget_note
+
+    thinker = ChatTemplate(QWEN3_STYLE)
+    cfg = parse_config({"sampling": {"max_tokens": 256}})
+    benches = [(SimpleNamespace(name="xstest", max_tokens=None), []),
+               (SimpleNamespace(name="gsm8k", max_tokens=2048), [])]
+    note = thinking_budget_note(cfg, thinker, [PromptFormat("chat")], benches)
+    assert "format(s) chat" in note and "256 (xstest)" in note and "gsm8k" not in note
+    assert thinking_budget_note(cfg, thinker, [PromptFormat("q", thinking=False)], benches) is None
+    plain = ChatTemplate("{% for m in messages %}{{ m.content }}{% endfor %}")
+    assert thinking_budget_note(cfg, plain, [PromptFormat("chat")], benches) is None
+    roomy = parse_config({"sampling": {"max_tokens": 4096}})
+    assert thinking_budget_note(roomy, thinker, [PromptFormat("chat")], benches) is None

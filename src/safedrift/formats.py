@@ -134,6 +134,11 @@ class ChatTemplate:
                                  "enable_thinking (Qwen3-style); this model's does not")
         self.prompt("test", fmt)  # a template that cannot render fails here
 
+    def thinks(self, fmt: PromptFormat) -> bool:
+        """Whether a reasoning model answers in this format after thinking: its template
+        writes `<think>` and the format does not switch thinking off."""
+        return fmt.kind == "chat" and "<think>" in self.source and fmt.thinking is not False
+
     def bos_token_if_needed(self) -> str:
         """Templates that start with the BOS token expect it; plain formats get it too."""
         return self.bos_token if self.bos_token and self.source.lstrip().startswith(

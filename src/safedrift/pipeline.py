@@ -475,6 +475,25 @@ def prepare(cfg: ExperimentConfig):
     return model, benches, judges, validation_sets, template, formats
 
 
+THINKING_TOKENS = 1024  # below this, a reasoning model's answers often end inside the thinking
+
+
+def thinking_budget_note(cfg, template, formats, benches) -> str | None:
+    """A warning before anything runs when a reasoning model (its chat template writes
+    `<think>`) will think in some format with a token budget that thinking alone can use up:
+    those answers would have no verdict (`no_answer`)."""
+    thinking = [f.name for f in formats if template.thinks(f)]
+    budgets = {b.name: b.max_tokens or cfg.sampling.max_tokens for b, _ in benches}
+    short = {name: n for name, n in budgets.items() if n < THINKING_TOKENS}
+    if not thinking or not short:
+        return None
+    return (f"note: the model thinks before it answers (its chat template writes <think>) in "
+            f"format(s) {', '.join(thinking)}, and max_tokens is "
+            f"{', '.join(f'{n} ({name})' for name, n in short.items())}: answers that end inside "
+            f"the thinking get no verdict; give {THINKING_TOKENS} or more, or a format with "
+            "thinking: false")
+
+
 def variants_of(cfg: ExperimentConfig, model) -> list[Variant]:
     """The base model and one tuned variant per fine-tuning seed (adapters may not exist yet);
     with backend openai, the base and the served variants named in `variant_models`."""
@@ -498,6 +517,8 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
     # Validate everything cheap before anything heavy or anything written.
     model, benches, judges, validation_sets, template, formats = prepare(cfg)
     timings["prepare"] = time.perf_counter() - t0
+    if note := thinking_budget_note(cfg, template, formats, benches):
+        console.print(note, highlight=False, markup=False)
 
     out.mkdir(parents=True, exist_ok=True)
     versions = package_versions()
