@@ -22,8 +22,9 @@ class RunSummary:
     effects: pd.DataFrame  # one row per (measure, benchmark, tuned model) and a pooled row
     findings: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # the pooled change under every judge of the summary's kinds (refusal, harm), one row per
-    # (measure, benchmark, judge): does the conclusion depend on the judge?
+    # the pooled change under every reading of refusal (each refusal judge, the first on the
+    # coherent answers only) and harm (each harm judge), one row per (measure, benchmark,
+    # reading): does the conclusion depend on the judge?
     by_judge: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
@@ -39,23 +40,26 @@ def _measure_rows(results: pd.DataFrame, judge: str) -> list[tuple[str, pd.DataF
     df = results[results["judge"] == judge]
     if df.empty:
         raise ValueError(f"no results for judge '{judge}'")
-    out = [("refusal", _positive(df, df["refused"].astype(float)))]
+    out = [("refusal", _positive(df, "refusal"))]
     from safedrift.judges import judge_kind
 
-    for measure, (kind, positive, task) in MEASURES.items():
+    for measure, (kind, _, task) in MEASURES.items():
         names = [j for j in dict.fromkeys(results["judge"]) if judge_kind(j, results) == kind]
         if not names or "task" not in results:
             continue
         rows = results[(results["judge"] == names[0]) & (results["task"] == task)]
         if len(rows):
-            out.append((measure, _positive(rows, (rows["label"] == positive).astype(float))))
+            out.append((measure, _positive(rows, measure)))
     return out
 
 
-def _positive(rows: pd.DataFrame, positive: pd.Series) -> pd.DataFrame:
-    """`rows` with the 0/1 outcome; NaN where the verdict is a judge error or the output ended
-    inside its reasoning (counted, then left out of every figure: never a compliance or a
-    refusal); items without a reference are dropped."""
+def _positive(rows: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """`rows` with the 0/1 outcome of `measure` (refused; else the label MEASURES names); NaN
+    where the verdict is a judge error or the output ended inside its reasoning (counted, then
+    left out of every figure: never a compliance or a refusal); items without a reference are
+    dropped."""
+    positive = rows["refused"].astype(float) if measure == "refusal" else \
+        (rows["label"] == MEASURES[measure][1]).astype(float)
     rows = rows.assign(positive=positive.where(~rows["label"].isin(COUNTED)))
     return rows[~rows["label"].isin([x for x in NO_OUTCOME if x not in COUNTED])]
 
@@ -141,10 +145,7 @@ def _readings(results: pd.DataFrame, kind: str, primary: str) -> list[tuple[str,
         names.insert(0, primary)
     out = []
     for name in names:
-        rows = results[results["judge"] == name]
-        value = rows["refused"].astype(float) if kind == "refusal" else \
-            (rows["label"] == "harmful").astype(float)
-        out.append((name, _positive(rows, value)))
+        out.append((name, _positive(results[results["judge"] == name], kind)))
     coherence = _coherence_judge(results)
     if kind == "refusal" and out and coherence:
         name, rows = out[0]
