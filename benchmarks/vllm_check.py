@@ -54,14 +54,17 @@ def _run(config: dict, output: Path) -> tuple[pd.DataFrame, float]:
     return rows, seconds
 
 
-def compare(reference: pd.DataFrame, served: pd.DataFrame) -> pd.DataFrame:
-    """Per model: answers compared, identical answers, refusal rate under each backend."""
+def compare(reference: pd.DataFrame, served: pd.DataFrame,
+            names: tuple[str, str] = ("ref", "vllm")) -> pd.DataFrame:
+    """Per model: answers compared, identical answers, refusal rate under each backend (or
+    device: benchmarks/gpu_check.py)."""
     key = ["model_id", "benchmark", "format", "item_id", "sample_index"]
-    both = reference.merge(served, on=key, suffixes=("_ref", "_vllm"))
-    return (both.assign(same=both["response_ref"] == both["response_vllm"])
+    a, b = names
+    both = reference.merge(served, on=key, suffixes=(f"_{a}", f"_{b}"))
+    return (both.assign(same=both[f"response_{a}"] == both[f"response_{b}"])
             .groupby("model_id")
             .agg(answers=("same", "size"), identical=("same", "sum"),
-                 refusal_ref=("refused_ref", "mean"), refusal_vllm=("refused_vllm", "mean"))
+                 **{f"refusal_{n}": (f"refused_{n}", "mean") for n in names})
             .reset_index())
 
 

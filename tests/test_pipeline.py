@@ -170,6 +170,27 @@ def test_transformers_folder_model_runs_on_the_reference_backend(tmp_path, monke
     assert res["base_sha256"].str.len().eq(64).all()
 
 
+def test_answers_of_another_dtype_are_generated_again_and_labelled(tmp_path):
+    """bfloat16 and float32 answers differ (about half of greedy answers on a GPU against a CPU,
+    benchmarks/gpu_check.py): a run in another dtype must not reuse the cached answers, and
+    every row names the device and dtype that computed it."""
+    base = {"model": {"ref": "embedded:smollm2-135m-instruct"},
+            "finetune": {"seeds": [], "device": "cpu"},
+            "benchmarks": [{"name": "smoke-harmful", "limit": 2}],
+            "sampling": {"max_tokens": 6}, "generation": {"backend": "transformers"},
+            "judges": ["refusal"], "output": str(tmp_path)}
+    first = run_experiment(parse_config(base), _quiet())
+    again = run_experiment(parse_config(base), _quiet())
+    assert (first.generated_cells, again.generated_cells, again.reused_cells) == (1, 0, 1)
+    bf16 = {**base, "finetune": {**base["finetune"], "dtype": "bfloat16"}}
+    other = run_experiment(parse_config(bf16), _quiet())
+    assert other.generated_cells == 1 and other.reused_cells == 0
+    res = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True).execute(
+        "SELECT run_id, device FROM results").df()
+    assert set(res.loc[res.run_id == first.run_id, "device"]) == {"cpu/float32"}
+    assert set(res.loc[res.run_id == other.run_id, "device"]) == {"cpu/bfloat16"}
+
+
 def test_hub_model_with_llamacpp_backend_is_refused(tmp_path, capsys):
     config = tmp_path / "exp.yaml"
     config.write_text(f"model: {{ref: 'hf:Qwen/Qwen2.5-0.5B-Instruct'}}\noutput: {tmp_path}/o\n")

@@ -101,3 +101,33 @@ def test_gpu_check_compares_answers_per_model():
     assert table.loc["base", "answers"] == 2 and table.loc["base", "identical"] == 1
     assert table.loc["base", "refusal_ref"] == 0.5 and table.loc["base", "refusal_vllm"] == 1.0
     assert table.loc["tuned", "identical"] == 1
+
+
+def test_gpu_check_sets_two_devices_answers_side_by_side(tmp_path):
+    """benchmarks/gpu_check.py --compare: identical answers and refusal rates per model of two
+    results files (a GPU run against the CPU reference); a missing file is one line."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
+    base = {"benchmark": "b", "format": "chat", "sample_index": 0}
+    gpu = pd.DataFrame([{**base, "model_id": m, "item_id": i, "response": r, "refused": f}
+                        for m, i, r, f in [("base", "1", "No.", True), ("base", "2", "Yes", False),
+                                           ("tuned", "1", "Sure", False)]])
+    cpu = gpu.assign(response=["No.", "Yes!", "Sure."], refused=[True, True, False])
+    gpu.to_parquet(tmp_path / "gpu.parquet")
+    cpu.to_parquet(tmp_path / "cpu.parquet")
+    proc = subprocess.run([sys.executable, str(script), "--compare", str(tmp_path / "gpu.parquet"),
+                           str(tmp_path / "cpu.parquet")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.strip().splitlines()]
+    assert rows[0] == ["model_id", "answers", "identical", "refusal_a", "refusal_b"]
+    assert rows[1] == ["base", "2", "1", "0.5", "1.0"] and rows[2][:3] == ["tuned", "1", "0"]
+    proc = subprocess.run([sys.executable, str(script), "--compare", str(tmp_path / "gpu.parquet"),
+                           str(tmp_path / "none.parquet")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"gpu_check: results file '{tmp_path / 'none.parquet'}': no such file"]

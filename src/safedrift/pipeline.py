@@ -326,6 +326,17 @@ def chat_messages(text: str, fmt) -> list[dict]:
     return [*system, {"role": "user", "content": text}]
 
 
+def generation_device(cfg) -> str:
+    """Where the answers are computed, recorded on every row. The transformers backend runs on
+    the fine-tuning device and dtype; a GPU's bfloat16 and a CPU's float32 give different greedy
+    answers (21 of 40 base-model answers identical on an H200, benchmarks/gpu_check.py), so
+    answers of one are never reused for the other."""
+    g = cfg.generation
+    if g.backend == "transformers":
+        return "/".join(cfg.finetune.resolved_device())
+    return "server" if g.backend == "openai" else "cpu"  # llama.cpp: no layers offloaded
+
+
 def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
     g = cfg.generation
     batching = ({"batch_size": g.batch_size}
@@ -335,6 +346,8 @@ def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
         batching["early_stop"] = RefusalEarlyStop.version
     if g.backend == "transformers":  # since it stops early and batches: new answers
         batching["transformers"] = 2
+        if generation_device(cfg) != "cpu/float32":  # CPU float32 keeps its earlier keys
+            batching["device"] = generation_device(cfg)
     if g.backend == "openai":
         e = g.endpoint
         batching["endpoint"] = {"base_url": e.base_url, "api": e.api,
@@ -388,6 +401,7 @@ def _generate_cell(cfg, model, variant, bench_cfg, items, fmt, template, backend
                             [s.seed + j for _, j in jobs], stop_early=stop,
                             on_done=lambda i: progress.update(task, advance=1))
     rows = []
+    device = generation_device(cfg)
     for (item, j), g in zip(jobs, gens):
         rows.append({
             "model_id": variant.model_id, "model_ref": model.ref,
@@ -399,9 +413,9 @@ def _generate_cell(cfg, model, variant, bench_cfg, items, fmt, template, backend
             "harmful": item.harmful, "prompt": item.prompt, "format": fmt.name,
             "sample_index": j, "sampling_seed": s.seed + j, "temperature": s.temperature,
             "top_p": s.top_p, "max_tokens": sampling.max_tokens,
-            "backend": cfg.generation.backend, "response": g.text, "n_tokens": g.n_tokens,
-            "finish_reason": g.finish_reason, "task": item.task, "reference": item.reference,
-            "stopped_early": g.stopped_early})
+            "backend": cfg.generation.backend, "device": device, "response": g.text,
+            "n_tokens": g.n_tokens, "finish_reason": g.finish_reason, "task": item.task,
+            "reference": item.reference, "stopped_early": g.stopped_early})
     df = pd.DataFrame(rows)
     for col in ("seed_init", "seed_data_order", "seed_dropout"):
         df[col] = df[col].astype("Int32")

@@ -62,10 +62,10 @@ CREATE TABLE IF NOT EXISTS results (
 # Columns added after the first release, added on open to new databases and to those written
 # before them alike (one list, so the two cannot drift apart).
 ADDED_COLUMNS = {"generations": {"task": "VARCHAR", "reference": "VARCHAR",
-                                 "stopped_early": "BOOLEAN"},
+                                 "stopped_early": "BOOLEAN", "device": "VARCHAR"},
                  "results": {"task": "VARCHAR", "reference": "VARCHAR",
                              "stopped_early": "BOOLEAN", "judge_raw": "VARCHAR",
-                             "judge_kind": "VARCHAR"},
+                             "judge_kind": "VARCHAR", "device": "VARCHAR"},
                  # an LLM judge's judge_error verdicts, left out of the figures
                  "judge_validation": {"n_errors": "INTEGER"}}
 
