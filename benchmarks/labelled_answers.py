@@ -16,9 +16,10 @@ import pandas as pd
 
 from safedrift.benchmarks import load_benchmark
 
-# benchmark name -> its upstream file (or folder) under ../shared/data
+# benchmark name -> its upstream file(s) (or folder) under ../shared/data
 SOURCES = {"advbench": "advbench/harmful_behaviors.csv",
-           "harmbench": "harmbench/harmbench_behaviors_text_test.csv",
+           "harmbench": ("harmbench/harmbench_behaviors_text_test.csv",
+                         "harmbench/harmbench_behaviors_text_val.csv"),
            "xstest": "xstest/xstest_prompts.csv",
            "do-not-answer": "do_not_answer",
            "simplesafetytests": "simplesafetytests/SimpleSafetyTests - test cases.csv",
@@ -38,8 +39,10 @@ def with_prompts(labels: Path, shared: Path) -> Path:
     for name in sorted(set(df["benchmark"])):
         if name not in SOURCES:
             raise SystemExit(f"{labels}: benchmark '{name}' has no file in {shared}")
-        for item in load_benchmark(name, str(shared / SOURCES[name])):
-            prompts[item.item_id] = item.prompt
+        files = SOURCES[name] if isinstance(SOURCES[name], tuple) else (SOURCES[name],)
+        for file in files:
+            for item in load_benchmark(name, str(shared / file)):
+                prompts[item.item_id] = item.prompt
     missing = sorted(set(df["item_id"]) - set(prompts))
     if missing:
         raise SystemExit(f"{labels}: items not in {shared}: {', '.join(missing[:5])}")
