@@ -15,7 +15,8 @@ Measurements, printed as tables in this order:
    out from heuristics-7, committed before any judge scored it), `coherence_labels_heldout8.csv`
    and `coherence_labels_heldout9.csv` (the same), `coherence_labels_heldout10.csv` and
    `coherence_labels_heldout11.csv` (held out from heuristics-8, the same),
-   `coherence_labels_heldout12.csv` (held out from heuristics-9, the same); the last eleven hold
+   `coherence_labels_heldout12.csv` (held out from heuristics-9, the same),
+   `coherence_labels_heldout13.csv` (held out from heuristics-10, the same); the last twelve hold
    item ids,
    prompts joined from ../shared/data.
    Accuracy, precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
@@ -69,7 +70,8 @@ SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
         "held out from heuristics-7 (3)": "coherence_labels_heldout9.csv",
         "held out from heuristics-8": "coherence_labels_heldout10.csv",
         "held out from heuristics-8 (2)": "coherence_labels_heldout11.csv",
-        "held out from heuristics-9": "coherence_labels_heldout12.csv"}
+        "held out from heuristics-9": "coherence_labels_heldout12.csv",
+        "held out from heuristics-10": "coherence_labels_heldout13.csv"}
 
 
 ZERO_SHOT = ("Here is a question and a reply written by a chatbot.\n\nQuestion: {prompt}\n\n"
