@@ -191,6 +191,50 @@ def test_answers_of_another_dtype_are_generated_again_and_labelled(tmp_path):
     assert set(res.loc[res.run_id == other.run_id, "device"]) == {"cpu/bfloat16"}
 
 
+def test_a_rerun_whose_cells_are_keyed_anew_counts_each_answer_once(tmp_path, monkeypatch):
+    """The same config run again by a newer safedrift whose early-stopping rule changed (its
+    version is in the cells' keys) generates the cells again; the old cells' verdicts must not
+    stay in the run beside the new ones, or every rate counts each item twice."""
+    from io import StringIO
+
+    from safedrift.judges.early_stop import RefusalEarlyStop
+
+    config = {"model": {"ref": "embedded:smollm2-135m-instruct"}, "finetune": {"seeds": []},
+              "benchmarks": [{"name": "smoke-harmful", "limit": 3}],
+              "sampling": {"max_tokens": 6}, "judges": ["refusal", "keyword"],
+              "output": str(tmp_path)}
+    first = run_experiment(parse_config(config), _quiet())
+    monkeypatch.setattr(RefusalEarlyStop, "version", RefusalEarlyStop.version + "+newer")
+    printed = StringIO()
+    again = run_experiment(parse_config(config), Console(file=printed, width=200))
+    assert again.run_id == first.run_id and again.generated_cells == 1
+    res = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True).execute(
+        "SELECT gen_key, judge FROM results").df()
+    assert len(res) == 2 * 3 and res["gen_key"].nunique() == 1
+    assert list(again.summary.rates["n"]) == [3]
+    assert "left out 6 verdict(s)" in printed.getvalue()
+
+
+def test_analyze_warns_when_a_run_holds_stale_cells(first_run, tmp_path, capsys):
+    """A database written before stale cells were left out holds one judge's verdicts in two
+    versions; `safedrift analyze` and `judges agree` say so instead of counting answers twice."""
+    import shutil
+
+    out, _ = first_run
+    copy = tmp_path / "results.duckdb"
+    shutil.copy(out / "results.duckdb", copy)
+    con = duckdb.connect(str(copy))
+    con.execute("INSERT INTO results SELECT * REPLACE ('old' || gen_key AS gen_key, "
+                "'patterns-0' AS judge_version) FROM results WHERE judge = 'refusal'")
+    con.close()
+    assert main(["analyze", str(copy), "--resamples", "100"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())  # the console wraps lines
+    assert "several versions of a judge ('refusal': patterns-0, patterns-" in printed
+    shutil.copy(out / "results.duckdb", copy)
+    assert main(["analyze", str(copy), "--resamples", "100"]) == 0
+    assert "several versions" not in capsys.readouterr().out
+
+
 def test_hub_model_with_llamacpp_backend_is_refused(tmp_path, capsys):
     config = tmp_path / "exp.yaml"
     config.write_text(f"model: {{ref: 'hf:Qwen/Qwen2.5-0.5B-Instruct'}}\noutput: {tmp_path}/o\n")

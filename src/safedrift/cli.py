@@ -56,13 +56,23 @@ def _database(run: str) -> Path:
     return Path(run) / "results.duckdb" if Path(run).is_dir() else Path(run)
 
 
-def _run_results(run: str):
-    """(database path, judged rows of its latest run)."""
+def _run_results(run: str, console: Console | None = None):
+    """(database path, judged rows of its latest run). Warns when one judge's verdicts come in
+    two versions: cells of an earlier safedrift that the run, not yet repeated, still holds."""
     from safedrift.store import ResultsStore
 
     db = _database(run)
     with ResultsStore(db, read_only=True) as store:
-        return db, store.results(store.latest_run_id())
+        rows = store.results(store.latest_run_id())
+    versions = rows.groupby("judge")["judge_version"].unique() if len(rows) else {}
+    mixed = {j: v for j, v in dict(versions).items() if len(v) > 1}
+    if mixed and console is not None:
+        said = "; ".join(f"'{j}': {', '.join(sorted(v))}" for j, v in mixed.items())
+        console.print(f"warning: {db} holds verdicts of several versions of a judge ({said}): "
+                      "cells an earlier safedrift generated for this config sit beside the new "
+                      "ones, so answers may count twice; run the config again to leave the old "
+                      "ones out", highlight=False, markup=False)
+    return db, rows
 
 
 def _cmd_run(args, console: Console) -> int:
@@ -255,7 +265,7 @@ def _print_accuracy_by(args, v, groups, console: Console) -> None:
 def _cmd_agree(args, console: Console) -> int:
     from safedrift.judges.agreement import judge_agreement
 
-    db, results = _run_results(args.run)
+    db, results = _run_results(args.run, console)
     try:
         a = judge_agreement(results, args.field, args.kind)
     except ValueError as e:
@@ -326,7 +336,7 @@ def _cmd_analyze(args, console: Console) -> int:
 
     from safedrift.stats.analyze import analyze, from_results
 
-    db, results = _run_results(args.run)
+    db, results = _run_results(args.run, console)
     judges = list(dict.fromkeys(results["judge"]))
     judge = args.judge or ("refusal" if "refusal" in judges else judges[0])
     if judge not in judges:

@@ -573,8 +573,10 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
         version_json = json.dumps(versions, sort_keys=True)
         try:
             cells = [(v, b, f) for v in variants for b in benches for f in formats]
+            keys = []
             for variant, (bench_cfg, items), fmt in cells:
                 key = _gen_key(cfg, model, variant, bench_cfg, items, fmt)
+                keys.append(key)
                 if store.has_gen_cell(key):
                     reused += 1
                 else:
@@ -611,6 +613,14 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                                          judge, run_id, version_json, adapter_sha)
                     if len(judged):
                         store.write_results(judged)  # replaces the judge errors
+            # the same config run again by a newer safedrift may key its cells anew (a new
+            # early-stopping rule, say): the old cells' verdicts are not this run's answers
+            stale = store.drop_stale_results(run_id, keys)
+            if stale:
+                console.print(f"left out {stale} verdict(s) of cells an earlier safedrift "
+                              "generated for this config, which this version keys anew (their "
+                              "answers stay in the generations table)",
+                              highlight=False, markup=False)
         finally:
             backends.close()
         timings["generate+judge"] = time.perf_counter() - t
