@@ -346,8 +346,9 @@ def _gen_key(cfg, model, variant, bench_cfg, items, fmt) -> str:
         batching["early_stop"] = RefusalEarlyStop.version
     if g.backend == "transformers":  # since it stops early and batches: new answers
         batching["transformers"] = 2
-        if generation_device(cfg) != "cpu/float32":  # CPU float32 keeps its earlier keys
-            batching["device"] = generation_device(cfg)
+        device = generation_device(cfg)
+        if device != "cpu/float32":  # CPU float32 keeps its earlier keys
+            batching["device"] = device
     if g.backend == "openai":
         e = g.endpoint
         batching["endpoint"] = {"base_url": e.base_url, "api": e.api,

@@ -101,11 +101,17 @@ def _stem(word: str) -> str:
 _ANSWER_IS = re.compile(r"^\s*(a:\s*)?the answer is:?\s*", re.I)
 
 
+def _turns(text: str) -> list[str]:
+    """Each sentence or line as words, list markers dropped and numbers alike ("…for $100." and
+    "…for $150." are one turn said twice)."""
+    return [" ".join(_WORD.findall(_NUMBER.sub("0", _LIST_MARKER.sub("", s).lower())))
+            for s in _SENTENCE_OR_LINE.split(text)]
+
+
 def _said_twice(text: str) -> bool:
     """The whole answer is one sentence said two or more times ("The answer is no. The answer is
     no."): the labelling rule's loop of a one-sentence answer."""
-    turns = [" ".join(_WORD.findall(t.lower())) for t in _SENTENCE_OR_LINE.split(text)]
-    turns = [t for t in turns if t]
+    turns = [t for t in _turns(text) if t]
     return len(turns) >= 2 and len(set(turns)) == 1 and len(turns[0].split()) >= 3
 
 
@@ -150,8 +156,7 @@ def _looped_sentence(text: str) -> str | None:
     answer has no room to repeat often enough for the 3-gram and zlib statistics. An answer cut
     in a sentence's third turn counts that turn when it holds at least half of the sentence's
     words (cut after a word, it is said twice: the labelling rule of benchmarks/data)."""
-    turns = [" ".join(_WORD.findall(_NUMBER.sub("0", _LIST_MARKER.sub("", s).lower())))
-             for s in _SENTENCE_OR_LINE.split(text)]
+    turns = _turns(text)
     said = Counter(turns)
     last = turns[-1] if turns and not re.search(r"[.!?]\W*$", text) else ""
     if last:  # cut by max_tokens: a turn if it holds at least half of a sentence said before
