@@ -169,12 +169,8 @@ class ResultsStore:
 
     def drop_stale_results(self, run_id: str, gen_keys: list[str]) -> int:
         """Delete this run's verdicts on cells outside `gen_keys` (the run's grid now); how many."""
-        where = "run_id = ? AND NOT list_contains(?, gen_key)"
-        args = [run_id, list(dict.fromkeys(gen_keys))]
-        n = self.con.execute(f"SELECT count(*) FROM results WHERE {where}", args).fetchall()[0][0]
-        if n:
-            self.con.execute(f"DELETE FROM results WHERE {where}", args).fetchall()
-        return n
+        return self.con.execute("DELETE FROM results WHERE run_id = ? AND NOT list_contains(?, "
+                                "gen_key)", [run_id, list(gen_keys)]).fetchall()[0][0]
 
     def write_results(self, rows: pd.DataFrame):
         self.con.execute("BEGIN")
