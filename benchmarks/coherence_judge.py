@@ -16,7 +16,9 @@ Measurements, printed as tables in this order:
    and `coherence_labels_heldout9.csv` (the same), `coherence_labels_heldout10.csv` and
    `coherence_labels_heldout11.csv` (held out from heuristics-8, the same),
    `coherence_labels_heldout12.csv` (held out from heuristics-9, the same),
-   `coherence_labels_heldout13.csv` (held out from heuristics-10, the same); the last twelve hold
+   `coherence_labels_heldout13.csv` (held out from heuristics-10, the same),
+   `coherence_labels_heldout14.csv` (held out from heuristics-11, the same; sampled at
+   temperature 1.0); the last thirteen hold
    item ids,
    prompts joined from ../shared/data.
    Accuracy, precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from inspect import signature
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +74,11 @@ SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
         "held out from heuristics-8": "coherence_labels_heldout10.csv",
         "held out from heuristics-8 (2)": "coherence_labels_heldout11.csv",
         "held out from heuristics-9": "coherence_labels_heldout12.csv",
-        "held out from heuristics-10": "coherence_labels_heldout13.csv"}
+        "held out from heuristics-10": "coherence_labels_heldout13.csv",
+        "held out from heuristics-11": "coherence_labels_heldout14.csv"}
+# sets whose answers were sampled (temperature > 0): `coherence-ppl` judges them with its
+# threshold for sampled answers, as a run with that temperature does
+SAMPLED = {"held out from heuristics-11"}
 
 
 ZERO_SHOT = ("Here is a question and a reply written by a chatbot.\n\nQuestion: {prompt}\n\n"
@@ -168,7 +175,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--judge-at", help="git revision to take the coherence judges from")
-    ap.add_argument("--max-nll", type=float, default=4.0)
+    ap.add_argument("--max-nll", type=float, default=None,
+                    help="coherence-ppl threshold for every set (default: the judge's own, "
+                         "one for greedy sets and one for sampled sets)")
     ap.add_argument("--no-ppl", action="store_true", help="heuristics only (no model)")
     ap.add_argument("--zero-shot", action="store_true",
                     help="also the embedded instruct model as a zero-shot classifier (slow)")
@@ -180,16 +189,23 @@ def main():
 
     module = (module_at(args.judge_at, "src/safedrift/judges/coherence.py") if args.judge_at
               else coherence)
-    judges = [module.CoherenceJudge()]
+    judges, for_sampled = [module.CoherenceJudge()], None
     if not args.no_ppl:
         judges.append(module.PerplexityCoherenceJudge(max_nll=args.max_nll))
+        takes = signature(module.PerplexityCoherenceJudge).parameters  # older revisions: one
+        if args.max_nll is None and "temperature" in takes:
+            for_sampled = module.PerplexityCoherenceJudge(temperature=1.0)
+            for_sampled.likelihood = judges[1].likelihood  # one model in memory
     sets = dict(labelled_sets(Path(args.shared)))
 
     print(f"1. hand-labelled answers; judges: "
-          f"{', '.join(f'{j.name} ({j.version})' for j in judges)}")
+          f"{', '.join(f'{j.name} ({j.version})' for j in judges)}"
+          + (f"; on sampled sets {for_sampled.version}" if for_sampled else ""))
     rows = []
     for name, labelled in sets.items():
         for judge in judges:
+            if for_sampled is not None and judge is judges[-1] and name in SAMPLED:
+                judge = for_sampled
             v = validate_binary(judge, labelled, name)
             row = v.per_class.set_index("label").loc["degenerate"]
             rows.append({"set": name, "n": len(labelled),

@@ -48,6 +48,9 @@ def test_plan_times_judges_that_run_a_model(tmp_path):
     cfg = parse_config({**TINY, "judges": ["refusal", "coherence-ppl"],
                         "output": str(tmp_path / "run")})
     plan, prepared = make_plan(cfg)
+    # the run samples (temperature 0.7): its coherence-ppl judges with the sampled threshold
+    (ppl,) = [j for j in prepared[2] if j.name == "coherence-ppl"]
+    assert ppl.max_nll == 3.0 and ppl.version.endswith(":3:8")
     calibrate(plan, cfg, prepared, n_items=3, max_tokens=8)
     assert set(plan.judge_seconds) == {"coherence-ppl"}
     # both benchmarks are refusal tasks, so every answer is judged

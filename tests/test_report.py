@@ -105,6 +105,25 @@ def test_degenerate_column_comes_from_coherence_ppl_when_the_run_has_it():
     assert summarise(only_heuristics, "refusal").rates.iloc[0]["degenerate"] == 5 / 20
 
 
+def test_sampled_answers_judged_by_the_heuristics_alone_get_a_warning():
+    """The heuristics miss sampling's nonsense (docs/judges.md, set 18): a sampled run whose
+    degenerate share comes from `coherence` alone says so; greedy runs and runs with
+    `coherence-ppl` do not."""
+    df, _ = _results()
+    refusal = df[df.model_id.isin(["base", "tuned-s0-0-0"])].assign(format="chat")
+    heuristics = refusal.assign(judge="coherence", judge_kind="coherence", label="coherent")
+    both = pd.concat([refusal, heuristics], ignore_index=True)
+
+    def warned(rows):
+        return [w for w in summarise(rows, "refusal").warnings if "were sampled" in w]
+
+    hot = warned(both.assign(temperature=1.0))
+    assert len(hot) == 1 and "temperature up to 1" in hot[0] and "coherence-ppl" in hot[0]
+    assert warned(both.assign(temperature=0.0)) == []
+    with_ppl = pd.concat([both, heuristics.assign(judge="coherence-ppl")], ignore_index=True)
+    assert warned(with_ppl.assign(temperature=1.0)) == []
+
+
 def test_judge_errors_are_left_out_of_refusal_rates_not_counted_as_compliance():
     """An LLM refusal judge whose endpoint failed on some answers: those verdicts carry no
     outcome, so the rate is over the judged answers only (as the warning says), and the rate

@@ -168,8 +168,8 @@ def _judge_for_validation(args):
         return make_judge(args.judge)
     cfg = load_config(args.config)
     for entry in cfg.judges:
-        if judge_name(entry) == args.judge:
-            return make_judge(entry)
+        if judge_name(entry) == args.judge:  # answers decoded as the config says
+            return make_judge(entry, temperature=cfg.sampling.temperature)
     raise SafedriftError(f"config '{args.config}': no judge named '{args.judge}' (judges: "
                          f"{', '.join(judge_name(e) for e in cfg.judges)})")
 

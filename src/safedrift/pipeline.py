@@ -460,7 +460,7 @@ def prepare(cfg: ExperimentConfig):
                              "set generation.backend: transformers")
     benches = [(b, load_benchmark(b.name, b.path, b.hub_id, b.split, b.limit, b.per_category))
                for b in cfg.benchmarks]
-    judges = [make_judge(n, model) for n in cfg.judges]
+    judges = [make_judge(n, model, cfg.sampling.temperature) for n in cfg.judges]
     validation_sets = []
     for path in cfg.judge_validation:  # each file measures the judges of its label kind
         kind = labelled_kind(path)

@@ -15,10 +15,11 @@ JUDGES = {"refusal": PatternRefusalJudge, "keyword": KeywordRefusalJudge,
           "detoxify": DetoxifyJudge}
 
 
-def make_judge(entry, base_model=None):
+def make_judge(entry, base_model=None, temperature: float = 0.0):
     """A judge from its registry name, or from an LLM judge section of the config.
     `base_model` (a resolved model): the study's base, the reference of `coherence-ppl` when
-    it is a GGUF."""
+    it is a GGUF; `temperature`: the answers' sampling temperature, which sets the threshold
+    of `coherence-ppl` (sampled answers have their own)."""
     from safedrift.errors import SafedriftError
 
     if not isinstance(entry, str):
@@ -32,8 +33,10 @@ def make_judge(entry, base_model=None):
         return LLMJudge(settings, VerdictCache(cache_dir() / "judge_cache.sqlite"))
     if entry not in JUDGES:
         raise SafedriftError(f"unknown judge '{entry}' (known: {', '.join(JUDGES)})")
-    if entry == "coherence-ppl" and base_model is not None and base_model.gguf_path:
-        return PerplexityCoherenceJudge(base_model.ref)
+    if entry == "coherence-ppl":
+        if base_model is not None and base_model.gguf_path:
+            return PerplexityCoherenceJudge(base_model.ref, temperature=temperature)
+        return PerplexityCoherenceJudge(temperature=temperature)
     return JUDGES[entry]()
 
 

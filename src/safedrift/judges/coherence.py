@@ -285,12 +285,22 @@ class CoherenceJudge:
 DEFAULT_REFERENCE = "embedded:qwen2.5-coder-0.5b-instruct"
 
 
+GREEDY_MAX_NLL = 4.0  # chosen on the development set; fourteen greedy sets measured with it
+SAMPLED_MAX_NLL = 3.0  # chosen on the set sampled at temperature 1.0 (docs/judges.md)
+
+
 class PerplexityCoherenceJudge:
     """The heuristics above, then the answer's perplexity under a reference model (the
     study's base model when it is a GGUF, else the embedded Qwen): an answer of at least
     `min_tokens` tokens whose mean negative log-likelihood per token exceeds `max_nll` nats is
     word salad the heuristics cannot see (no loop, no markers). See models/likelihood.py for
-    the formula; the threshold is measured in benchmarks/coherence_judge.py."""
+    the formula; the thresholds are measured in benchmarks/coherence_judge.py.
+
+    The threshold depends on how the answers were decoded (`temperature`): a greedy answer's
+    nonsense is fluent and its loops predictable, so only word salad crosses 4 nats; sampled
+    answers derail through unlikely tokens into other languages and invented words, which a
+    lower threshold catches (3 nats: on the set sampled at 1.0, recall 0.26 → 0.59 at
+    precision 0.80 → 0.82; 2 of 120 GPT-4 answers cross it, none cross 4)."""
 
     name = "coherence-ppl"
     kind = "coherence"
@@ -299,11 +309,13 @@ class PerplexityCoherenceJudge:
     tasks = ALL_TASKS
     runs_model = True  # seconds per answer, not microseconds: `safedrift plan` times it
 
-    def __init__(self, reference: str = DEFAULT_REFERENCE, max_nll: float = 4.0,
-                 min_tokens: int = 8):
+    def __init__(self, reference: str = DEFAULT_REFERENCE, max_nll: float | None = None,
+                 min_tokens: int = 8, temperature: float = 0.0):
         from safedrift.models import resolve_model
 
         self.reference = resolve_model(reference)
+        if max_nll is None:
+            max_nll = GREEDY_MAX_NLL if temperature == 0 else SAMPLED_MAX_NLL
         self.max_nll, self.min_tokens = max_nll, min_tokens
         self._heuristics = CoherenceJudge()
         self.version = (f"{self._heuristics.version}+ppl-1:{self.reference.sha256[:12]}:"

@@ -87,6 +87,23 @@ def _coherence_judge(results: pd.DataFrame) -> str | None:
     return None
 
 
+def _sampled_nonsense_warning(results: pd.DataFrame) -> str | None:
+    """Sampled answers whose degenerate share comes from the `coherence` heuristics alone: those
+    read loops and echoes, and sampling's failure is text that derails into nonsense (on the
+    labelled set sampled at temperature 1.0 they flagged 1 of its 76 degenerate answers;
+    docs/judges.md), so the share and the coherent-only reading are understated."""
+    if "temperature" not in results or _coherence_judge(results) != "coherence":
+        return None
+    hottest = pd.to_numeric(results["temperature"], errors="coerce").max()
+    if not hottest > 0:
+        return None
+    return (f"answers were sampled (temperature up to {hottest:g}) and only the `coherence` "
+            "heuristics judged degeneracy: they find loops, echoes and empty answers, not the "
+            "nonsense that sampling produces (1 of 76 such answers flagged on a labelled set "
+            "sampled at temperature 1.0), so the degenerate share and the coherent-only "
+            "reading understate it; add the `coherence-ppl` judge")
+
+
 def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> RunSummary:
     """`results`: rows of the results table. Refusal rates come from `judge`; benchmarks of the
     toxicity and capability tasks also get their own measure from the first judge of its kind."""
@@ -100,6 +117,8 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     else:
         degenerate = None
     rate_rows, effect_rows, findings, warnings = [], [], [], []
+    if (warning := _sampled_nonsense_warning(results)) is not None:
+        warnings.append(warning)
     errors = results[results["label"] == JUDGE_ERROR].groupby("judge").size()
     for name, n in errors.items():
         warnings.append(f"judge '{name}': {n} answer(s) got a judge_error verdict (endpoint "
