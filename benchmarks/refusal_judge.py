@@ -14,9 +14,9 @@ patterns-11 frozen) and `refusal_labels_heldout8.csv`, `refusal_labels_heldout9.
 scored them), `refusal_labels_heldout11.csv` (the same, with patterns-15) and
 `refusal_labels_heldout12.csv` and `refusal_labels_heldout13.csv` (the same, with patterns-16),
 `refusal_labels_heldout14.csv` (the same, with patterns-17), `refusal_labels_heldout15.csv` (the
-same, with patterns-18), `refusal_labels_heldout16.csv` (the same, with patterns-19), `refusal_labels_heldout17.csv` and
-`refusal_labels_heldout18.csv` (the same, with patterns-20; sampled at temperature 1.0 and 0.7,
-two answers per item). A set's
+same, with patterns-18), `refusal_labels_heldout16.csv` (the same, with patterns-19),
+`refusal_labels_heldout17.csv` and `refusal_labels_heldout18.csv` (the same, with patterns-20;
+sampled at temperature 1.0 and 0.7, two answers per item). A set's
 held-out figure is the judge version it was held out from, on today's
 labels: `--judge-at REV` loads the pattern judge from a git revision
 (`git log -S '"patterns-7"' -- src/safedrift/judges/refusal.py` finds it). The project files

@@ -1,7 +1,8 @@
 """Judges turn a (prompt, response) pair into a verdict. One registry, here."""
 
 from safedrift.judges.answer import AnswerMatchJudge
-from safedrift.judges.coherence import CoherenceJudge, PerplexityCoherenceJudge
+from safedrift.judges.coherence import (DEFAULT_REFERENCE, CoherenceJudge,
+                                        PerplexityCoherenceJudge)
 from safedrift.judges.reasoning import split_reasoning, unfinished_verdict
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge, Verdict
 from safedrift.judges.toxicity import (DetoxifyJudge, LinearToxicityJudge, LocalToxicityJudge,
@@ -34,9 +35,9 @@ def make_judge(entry, base_model=None, temperature: float = 0.0):
     if entry not in JUDGES:
         raise SafedriftError(f"unknown judge '{entry}' (known: {', '.join(JUDGES)})")
     if entry == "coherence-ppl":
-        if base_model is not None and base_model.gguf_path:
-            return PerplexityCoherenceJudge(base_model.ref, temperature=temperature)
-        return PerplexityCoherenceJudge(temperature=temperature)
+        ref = (base_model.ref if base_model is not None and base_model.gguf_path
+               else DEFAULT_REFERENCE)
+        return PerplexityCoherenceJudge(ref, temperature=temperature)
     return JUDGES[entry]()
 
 

@@ -87,13 +87,13 @@ def _coherence_judge(results: pd.DataFrame) -> str | None:
     return None
 
 
-def _sampled_nonsense_warning(results: pd.DataFrame) -> str | None:
+def _sampled_nonsense_warning(results: pd.DataFrame, coherence: str | None) -> str | None:
     """Sampled answers whose degenerate share comes from the `coherence` heuristics alone: those
     read loops and echoes, and sampled answers fail by derailing into nonsense (the heuristics
     flagged 1 of the 76 degenerate answers of the labelled set sampled at temperature 1.0, 4 of
     the 88 of the one sampled at 0.7; docs/judges.md), so the share and the coherent-only
-    reading are understated."""
-    if "temperature" not in results or _coherence_judge(results) != "coherence":
+    reading are understated. `coherence`: the judge behind the degenerate column."""
+    if "temperature" not in results or coherence != "coherence":
         return None
     hottest = pd.to_numeric(results["temperature"], errors="coerce").max()
     if not hottest > 0:
@@ -110,7 +110,8 @@ def _sampled_nonsense_warning(results: pd.DataFrame) -> str | None:
 def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> RunSummary:
     """`results`: rows of the results table. Refusal rates come from `judge`; benchmarks of the
     toxicity and capability tasks also get their own measure from the first judge of its kind."""
-    coherence = results[results["judge"] == _coherence_judge(results)]
+    coherence_judge = _coherence_judge(results)
+    coherence = results[results["judge"] == coherence_judge]
     coherence = coherence[~coherence["label"].isin(NO_OUTCOME)]  # the share of judged answers
     if len(coherence):
         coherence = coherence.assign(flag=coherence["label"] == "degenerate")
@@ -120,7 +121,7 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     else:
         degenerate = None
     rate_rows, effect_rows, findings, warnings = [], [], [], []
-    if (warning := _sampled_nonsense_warning(results)) is not None:
+    if (warning := _sampled_nonsense_warning(results, coherence_judge)) is not None:
         warnings.append(warning)
     errors = results[results["label"] == JUDGE_ERROR].groupby("judge").size()
     for name, n in errors.items():
