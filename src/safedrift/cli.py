@@ -160,16 +160,22 @@ def _judge_for_validation(args):
     """A registry judge by name, or an LLM judge of `--config` by its name."""
     from safedrift.config import judge_name, load_config
     from safedrift.judges import JUDGES, make_judge
+    from safedrift.models import resolve_model
 
+    if args.temperature is not None and args.temperature < 0:
+        raise SafedriftError(f"--temperature {args.temperature:g}: must be 0 (greedy) or more")
     if args.config is None:
         if args.judge not in JUDGES:
             raise SafedriftError(f"unknown judge '{args.judge}' (known: {', '.join(JUDGES)}; "
                                  "an LLM judge: --config EXPERIMENT.yaml naming it)")
-        return make_judge(args.judge)
+        return make_judge(args.judge, temperature=args.temperature or 0.0)
     cfg = load_config(args.config)
+    temperature = cfg.sampling.temperature if args.temperature is None else args.temperature
     for entry in cfg.judges:
         if judge_name(entry) == args.judge:  # answers decoded as the config says
-            return make_judge(entry, temperature=cfg.sampling.temperature)
+            # coherence-ppl scores under the study's base model, as a run does
+            base = resolve_model(cfg.model.ref) if entry == "coherence-ppl" else None
+            return make_judge(entry, base, temperature)
     raise SafedriftError(f"config '{args.config}': no judge named '{args.judge}' (judges: "
                          f"{', '.join(judge_name(e) for e in cfg.judges)})")
 
@@ -222,7 +228,7 @@ def _cmd_validate(args, console: Console) -> int:
         if v.n_unfinished else "")
     console.print(f"{v.judge} on {v.source} (n={v.n}{errors}): accuracy {three_txt}"
                   f"{with_ci(v.accuracy_binary)} ({scale}; 95% Wilson intervals), "
-                  f"AUROC {v.auroc:.3f}", highlight=False)
+                  f"AUROC {v.auroc:.3f}; judge version {judge.version}", highlight=False)
     console.print(v.per_class.round(3).to_string(index=False), highlight=False, markup=False)
     console.print(v.confusion.to_string(), highlight=False, markup=False)
     if groups is not None:
@@ -416,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--threshold", type=float, metavar="T", help="the labels are scores: "
                    "refusal / toxic / harmful / degenerate at or above T (a Perspective "
                    "toxicity of 0.5, a 1-5 rating of 3)")
+    v.add_argument("--temperature", type=float, metavar="T", help="the sampling temperature "
+                   "of the labelled answers (default 0, greedy; with --config, the config's): "
+                   "coherence-ppl judges sampled answers at its lower threshold")
     v.add_argument("--show-wrong", type=_count, default=0, metavar="N",
                    help="list the first N answers the judge got wrong, with its reason")
     v.add_argument("--by", metavar="COLUMN", help="also give the accuracy per value of this "
