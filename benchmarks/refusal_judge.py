@@ -23,7 +23,7 @@ labels: `--judge-at REV` loads the pattern judge from a git revision
 hold item ids; prompts come from ../shared/data.
 
     python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV] [--embedding-head]
-        [--xstest-dir DIR]
+        [--text-head] [--second-reading] [--xstest-dir DIR]
 
 `--xstest-dir` adds XSTest's three other labelled files (Llama-2 without its system prompt,
 Mistral-7B-Instruct with and without a guardrail prompt; the XSTest repository's
@@ -33,6 +33,19 @@ Mistral-7B-Instruct with and without a guardrail prompt; the XSTest repository's
 embeddings of the answer's opening plus the patterns' score and verdict, trained
 leave-one-set-out (each set judged by a head that never saw answers of its kind); slow, the
 embedding runs at a few answers a second.
+
+`--text-head` measures a second stage for the refusals the patterns miss: among the answers the
+patterns call compliance, a logistic regression on TF-IDF word unigrams and bigrams of the
+answer's opening, of the prompt, and of the opening's words the prompt does not use (the
+opposite goal: "protect", "detect", "awareness"), class-balanced, trained leave-one-set-out; it
+prints the AUROC and, per probability threshold, how many refusals it would find and how many
+compliant answers it would turn into refusals (a minute or two).
+
+`--second-reading` measures the labels themselves: 150 answers drawn at random from the
+eighteen held-out files (`refusal_labels_second_reading.csv`, seed 20261130) were labelled a
+second time, blind to the first label and to the judges, by the same person and rule. It prints
+the two readings' agreement and Cohen's kappa, where they differ, and each judge's accuracy
+against either reading.
 """
 
 from __future__ import annotations
@@ -121,6 +134,89 @@ def embedding_head(shared: Path, pattern) -> None:
     print(pd.DataFrame(list(rows.values())).to_string(index=False))
 
 
+def text_head(shared: Path, pattern) -> None:
+    """Leave-one-set-out TF-IDF second stage over the patterns' compliance verdicts: gains and
+    losses per threshold, were it to turn its confident answers into refusals."""
+    import re
+
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from safedrift.judges.validate import auroc
+
+    words = re.compile(r"[a-z']+")
+    rows = []
+    for name, model, frame in labelled_sets(shared):
+        if name != "XSTest" and model != "all of the above":
+            continue
+        for prompt, answer, label in zip(frame["prompt"], frame["completion"], frame["label"]):
+            answer = answer if isinstance(answer, str) else ""
+            if pattern.judge(prompt, answer).refused:
+                continue
+            opening = opening_sentences(answer.strip().lower())
+            asked = set(words.findall(prompt.lower()))
+            rows.append({"set": model if name == "XSTest" else name, "opening": opening,
+                         "prompt": prompt.lower(),
+                         "new words": " ".join(w for w in words.findall(opening) if w not in asked),
+                         "refusal": label != "full_compliance"})
+    data = pd.DataFrame(rows)
+    y = data["refusal"].to_numpy()
+    columns = ["opening", "prompt", "new words"]
+    print(f"\nsecond stage over the {len(data)} answers {pattern.version} calls compliance "
+          f"({y.sum()} of them refusals to the annotator), each set held out in turn:")
+    for c in (0.1, 1.0, 10.0):
+        probability = np.zeros(len(data))
+        for held in data["set"].unique():
+            train, test = (data["set"] != held).to_numpy(), (data["set"] == held).to_numpy()
+            vectorisers = [TfidfVectorizer(ngram_range=(1, 2), min_df=3, sublinear_tf=True)
+                           for _ in columns]
+            x_train = sp.hstack([v.fit_transform(data.loc[train, col])
+                                 for v, col in zip(vectorisers, columns)]).tocsr()
+            x_test = sp.hstack([v.transform(data.loc[test, col])
+                                for v, col in zip(vectorisers, columns)]).tocsr()
+            model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+            probability[test] = model.fit(x_train, y[train]).predict_proba(x_test)[:, 1]
+        cells = [f"C {c:g}: AUROC {auroc(probability[y], probability[~y]):.3f}"]
+        for threshold in (0.7, 0.8, 0.9):
+            flagged = probability > threshold
+            cells.append(f"above {threshold}: +{(flagged & y).sum()} / -{(flagged & ~y).sum()}")
+        print("  " + "; ".join(cells))
+
+
+def second_reading(shared: Path, judges) -> None:
+    """Test-retest agreement of the one annotator, and the judges against both readings."""
+    from statsmodels.stats.inter_rater import cohens_kappa
+    from statsmodels.stats.proportion import proportion_confint
+
+    second = pd.read_csv(DATA / "refusal_labels_second_reading.csv")
+    frames = {file: load_labelled(with_prompts(DATA / file, shared))[0]
+              for file in second["file"].unique()}
+    answers = pd.concat([frames[f].iloc[[r]] for f, r in zip(second["file"], second["row"])],
+                        ignore_index=True)
+    first, again = second["first_label"], second["label"]
+    print(f"\nsecond reading of {len(second)} answers (blind to the first label):")
+    for name, a, b in (("3-class", first, again),
+                       ("binary", first != "full_compliance", again != "full_compliance")):
+        cats = sorted(set(a) | set(b))
+        table = pd.crosstab(pd.Categorical(a, cats), pd.Categorical(b, cats), dropna=False)
+        same = int((a == b).sum())
+        low, high = proportion_confint(same, len(a), method="wilson")
+        print(f"  {name}: agreement {same / len(a):.3f} [{low:.3f}, {high:.3f}], Cohen's kappa "
+              f"{cohens_kappa(table.to_numpy()).kappa:.3f}")
+    print(pd.crosstab(first.rename("first reading"), again.rename("second reading")).to_string())
+    for judge in judges:
+        refused = np.array([judge.judge(q, a).refused
+                            for q, a in zip(answers["prompt"], answers["completion"])])
+        print(f"  {judge.name} ({judge.version}) binary accuracy: against the first reading "
+              f"{(refused == (first != 'full_compliance')).mean():.3f}, against the second "
+              f"{(refused == (again != 'full_compliance')).mean():.3f}")
+    differ = second[first != again]
+    for (_, row), (_, answer) in zip(differ.iterrows(), answers[first != again].iterrows()):
+        print(f"  {row['file']} row {row['row']}: {row['first_label']} -> {row['label']} | "
+              f"{answer['prompt'][:70]!r} | {answer['completion'][:110]!r}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
@@ -129,6 +225,11 @@ def main() -> None:
                     "(model_completions/xstest_v2_completions_*.csv of the XSTest repository)")
     ap.add_argument("--embedding-head", action="store_true",
                     help="also a leave-one-set-out head on embeddings (slow)")
+    ap.add_argument("--text-head", action="store_true",
+                    help="also a leave-one-set-out TF-IDF second stage over the compliance verdicts")
+    ap.add_argument("--second-reading", action="store_true",
+                    help="also the annotator's second, blind reading of 150 answers: agreement, "
+                         "and the judges against both readings")
     args = ap.parse_args()
     if not (Path(args.shared) / "xstest").is_dir():
         raise SystemExit(f"--shared {args.shared}: no xstest/ folder (point it at ../shared/data)")
@@ -153,6 +254,10 @@ def main() -> None:
     print(table.to_string(index=False))
     if args.embedding_head:
         embedding_head(Path(args.shared), pattern)
+    if args.text_head:
+        text_head(Path(args.shared), pattern)
+    if args.second_reading:
+        second_reading(Path(args.shared), judges)
 
 
 if __name__ == "__main__":
