@@ -38,12 +38,18 @@ Measurements, printed as tables in this order:
    answer with its words shuffled (word salad: no loop, no template marker, the failure the
    heuristics cannot see). Recall on the shuffled copies, false flags on the originals.
 
+6. `--second-reading`: 150 answers drawn at random from the fifteen held-out files
+   (`coherence_labels_second_reading.csv`, seed 20261130), labelled a second time by the same
+   person and rule, blind to the first label and to the judges: the two readings' agreement
+   and Cohen's kappa, each judge against either reading, and where the readings differ.
+
 Also the per-token negative log-likelihood of each labelled class (the threshold's evidence)
 and responses/s of `coherence-ppl` on 2 cores. `--no-ppl` skips the model (seconds, not
 minutes).
 
     python benchmarks/coherence_judge.py [--shared ../shared/data] [--judge-at REV] [--no-ppl]
                                          [--zero-shot] [--relevance] [--embedding-head]
+                                         [--second-reading]
 """
 
 from __future__ import annotations
@@ -59,7 +65,8 @@ import pandas as pd
 from safedrift.judges import coherence
 from safedrift.judges.validate import auroc, load_binary_labelled, validate_binary
 
-from labelled_answers import leave_one_set_out, module_at, with_prompts  # benchmarks/
+import labelled_answers  # benchmarks/
+from labelled_answers import leave_one_set_out, module_at, with_prompts
 
 DATA = Path(__file__).parent / "data"
 SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
@@ -173,6 +180,28 @@ def shuffled(text: str, seed: int) -> str:
     return " ".join(np.random.default_rng(seed).permutation(words))
 
 
+def second_reading(shared: Path, judges, for_sampled) -> None:
+    """Test-retest agreement of the one annotator, and the judges against both readings
+    (sampled files' answers judged as a run with their temperature judges them)."""
+    readings, answers = labelled_answers.second_reading(
+        DATA / "coherence_labels_second_reading.csv", shared,
+        lambda path: load_binary_labelled(path, "coherence"))
+    sampled = readings["file"].isin({SETS[name] for name in SAMPLED}).to_numpy()
+    first = (readings["first_label"] == "degenerate").to_numpy()
+    second = (readings["label"] == "degenerate").to_numpy()
+    for judge in judges:
+        flagged = np.array([
+            (for_sampled if is_sampled and for_sampled is not None and judge is judges[-1]
+             and len(judges) > 1 else judge).judge(q, a).label == "degenerate"
+            for q, a, is_sampled in zip(answers["prompt"], answers["completion"], sampled)])
+        cells = []
+        for name, truth in (("first", first), ("second", second)):
+            cells.append(f"against the {name} reading accuracy {(flagged == truth).mean():.3f}, "
+                         f"recall {flagged[truth].mean():.3f}")
+        print(f"  {judge.name} ({judge.version}): " + "; ".join(cells))
+    labelled_answers.print_changed(readings, answers)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
@@ -187,6 +216,9 @@ def main():
                     help="also a leave-one-set-out logistic head on embeddings (slow)")
     ap.add_argument("--relevance", action="store_true",
                     help="also prompt relevance under the reference model (slow; needs ppl)")
+    ap.add_argument("--second-reading", action="store_true",
+                    help="also the annotator's second, blind reading of 150 answers: agreement, "
+                         "and the judges against both readings")
     args = ap.parse_args()
 
     module = (module_at(args.judge_at, "src/safedrift/judges/coherence.py") if args.judge_at
@@ -220,6 +252,8 @@ def main():
         zero_shot(sets)
     if args.embedding_head:
         embedding_head(sets, judges[0])
+    if args.second_reading:
+        second_reading(Path(args.shared), judges, for_sampled)
     if args.no_ppl:
         return
     ppl = judges[1]

@@ -86,3 +86,40 @@ def leave_one_set_out(x: dict[str, np.ndarray], y: dict[str, np.ndarray],
                             np.concatenate([y[n] for n in rest]).astype(float), l2)
         out[held] = head_probability(x[held], w, b)
     return out
+
+
+def second_reading(file: Path, shared: Path, load) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A second, blind reading of answers drawn from labelled files (`file`: columns file, row,
+    item_id, source, first_label, label): prints the two readings' agreement (Wilson 95%
+    interval) and Cohen's kappa (Cohen 1960, statsmodels) and their confusion table; returns the
+    readings and the answers they read (prompt, completion), row for row. `load` turns a
+    labelled file with prompts into a (prompt, completion, label) frame."""
+    from statsmodels.stats.inter_rater import cohens_kappa
+    from statsmodels.stats.proportion import proportion_confint
+
+    readings = pd.read_csv(file)
+    data = file.parent
+    frames = {}
+    for name in readings["file"].unique():
+        has_ids = "item_id" in pd.read_csv(data / name, nrows=0).columns
+        frames[name] = load(with_prompts(data / name, shared) if has_ids else data / name)
+    answers = pd.concat([frames[f].iloc[[r]] for f, r in zip(readings["file"], readings["row"])],
+                        ignore_index=True)
+    first, again = readings["first_label"], readings["label"]
+    cats = sorted(set(first) | set(again))
+    table = pd.crosstab(pd.Categorical(first, cats), pd.Categorical(again, cats), dropna=False)
+    same = int((first == again).sum())
+    low, high = proportion_confint(same, len(first), method="wilson")
+    print(f"\nsecond reading of {len(readings)} answers ({file.name}, blind to the first label): "
+          f"agreement {same / len(first):.3f} [{low:.3f}, {high:.3f}], Cohen's kappa "
+          f"{cohens_kappa(table.to_numpy()).kappa:.3f}")
+    print(pd.crosstab(first.rename("first reading"), again.rename("second reading")).to_string())
+    return readings, answers
+
+
+def print_changed(readings: pd.DataFrame, answers: pd.DataFrame) -> None:
+    """The answers the two readings label differently."""
+    differ = (readings["first_label"] != readings["label"]).to_numpy()
+    for (_, row), (_, answer) in zip(readings[differ].iterrows(), answers[differ].iterrows()):
+        print(f"  {row['file']} row {row['row']}: {row['first_label']} -> {row['label']} | "
+              f"{answer['prompt'][:70]!r} | {answer['completion'][:110]!r}")

@@ -60,7 +60,8 @@ from safedrift.judges.refusal import (KeywordRefusalJudge, PatternRefusalJudge,
                                       opening_sentences)
 from safedrift.judges.validate import load_labelled, validate_judge
 
-from labelled_answers import leave_one_set_out, module_at, with_prompts  # benchmarks/
+import labelled_answers  # benchmarks/
+from labelled_answers import leave_one_set_out, module_at, with_prompts
 
 DATA = Path(__file__).parent / "data"
 # each file was labelled blind, with the judge version named frozen, then read to write the next
@@ -186,35 +187,17 @@ def text_head(shared: Path, pattern) -> None:
 
 def second_reading(shared: Path, judges) -> None:
     """Test-retest agreement of the one annotator, and the judges against both readings."""
-    from statsmodels.stats.inter_rater import cohens_kappa
-    from statsmodels.stats.proportion import proportion_confint
-
-    second = pd.read_csv(DATA / "refusal_labels_second_reading.csv")
-    frames = {file: load_labelled(with_prompts(DATA / file, shared))[0]
-              for file in second["file"].unique()}
-    answers = pd.concat([frames[f].iloc[[r]] for f, r in zip(second["file"], second["row"])],
-                        ignore_index=True)
-    first, again = second["first_label"], second["label"]
-    print(f"\nsecond reading of {len(second)} answers (blind to the first label):")
-    for name, a, b in (("3-class", first, again),
-                       ("binary", first != "full_compliance", again != "full_compliance")):
-        cats = sorted(set(a) | set(b))
-        table = pd.crosstab(pd.Categorical(a, cats), pd.Categorical(b, cats), dropna=False)
-        same = int((a == b).sum())
-        low, high = proportion_confint(same, len(a), method="wilson")
-        print(f"  {name}: agreement {same / len(a):.3f} [{low:.3f}, {high:.3f}], Cohen's kappa "
-              f"{cohens_kappa(table.to_numpy()).kappa:.3f}")
-    print(pd.crosstab(first.rename("first reading"), again.rename("second reading")).to_string())
+    readings, answers = labelled_answers.second_reading(
+        DATA / "refusal_labels_second_reading.csv", shared, lambda path: load_labelled(path)[0])
+    first = (readings["first_label"] != "full_compliance").to_numpy()
+    second = (readings["label"] != "full_compliance").to_numpy()
+    print(f"  refused or not: agreement {(first == second).mean():.3f}")
     for judge in judges:
         refused = np.array([judge.judge(q, a).refused
                             for q, a in zip(answers["prompt"], answers["completion"])])
         print(f"  {judge.name} ({judge.version}) binary accuracy: against the first reading "
-              f"{(refused == (first != 'full_compliance')).mean():.3f}, against the second "
-              f"{(refused == (again != 'full_compliance')).mean():.3f}")
-    differ = second[first != again]
-    for (_, row), (_, answer) in zip(differ.iterrows(), answers[first != again].iterrows()):
-        print(f"  {row['file']} row {row['row']}: {row['first_label']} -> {row['label']} | "
-              f"{answer['prompt'][:70]!r} | {answer['completion'][:110]!r}")
+              f"{(refused == first).mean():.3f}, against the second {(refused == second).mean():.3f}")
+    labelled_answers.print_changed(readings, answers)
 
 
 def main() -> None:

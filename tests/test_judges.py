@@ -741,24 +741,26 @@ def test_hand_labelled_harm_answers_resolve_and_validate(shared_data, benchmark_
     assert harmful["recall"] >= 0.88 and harmful["precision"] < 0.8
 
 
-def test_the_second_reading_points_at_the_answers_it_read_again():
-    """benchmarks/data/refusal_labels_second_reading.csv names answers by file and row; its
-    agreement figures (docs/judges.md) are only true while each row still holds the answer and
-    the first label it was compared with. Fails if a labelled file is reordered or relabelled
-    without the second reading being redone."""
+@pytest.mark.parametrize("file, classes", [
+    ("refusal_labels_second_reading.csv", {"full_compliance", "full_refusal", "partial_refusal"}),
+    ("coherence_labels_second_reading.csv", {"coherent", "degenerate"})])
+def test_the_second_reading_points_at_the_answers_it_read_again(file, classes):
+    """benchmarks/data/*_second_reading.csv name answers by file and row; their agreement
+    figures (docs/judges.md) are only true while each row still holds the answer and the first
+    label it was compared with. Fails if a labelled file is reordered or relabelled without the
+    second reading being redone."""
     from pathlib import Path
 
     data = Path(__file__).parents[1] / "benchmarks" / "data"
-    second = pd.read_csv(data / "refusal_labels_second_reading.csv")
+    second = pd.read_csv(data / file, keep_default_na=False)
     assert len(second) == 150 and not second.duplicated(["file", "row"]).any()
-    classes = {"full_compliance", "full_refusal", "partial_refusal"}
     assert set(second["label"]) <= classes and set(second["first_label"]) <= classes
-    files = {f: pd.read_csv(data / f) for f in second["file"].unique()}
+    files = {f: pd.read_csv(data / f, keep_default_na=False) for f in second["file"].unique()}
     for row in second.itertuples():
         answer = files[row.file].iloc[row.row]
-        assert (answer["item_id"], answer["source"], answer["label"]) == \
+        assert (answer.get("item_id", ""), answer["source"], answer["label"]) == \
             (row.item_id, row.source, row.first_label), f"{row.file} row {row.row}"
-    # 7 of the 150 read differently the second time, all compliance -> refusal
+    # measured: 143 of 150 alike in both files
     assert 0.9 <= (second["label"] == second["first_label"]).mean() < 1.0
 
 
