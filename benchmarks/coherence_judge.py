@@ -17,9 +17,10 @@ Measurements, printed as tables in this order:
    `coherence_labels_heldout11.csv` (held out from heuristics-8, the same),
    `coherence_labels_heldout12.csv` (held out from heuristics-9, the same),
    `coherence_labels_heldout13.csv` (held out from heuristics-10, the same),
-   `coherence_labels_heldout14.csv` and `coherence_labels_heldout15.csv` (held out from
-   heuristics-11, the same; sampled at temperature 1.0 and 0.7, the second also held out from
-   `coherence-ppl`'s threshold for sampled answers); the last fourteen hold
+   `coherence_labels_heldout14.csv`, `coherence_labels_heldout15.csv` and
+   `coherence_labels_heldout16.csv` (held out from heuristics-11, the same; sampled at
+   temperature 1.0, 0.7 and 0.7, the last two also held out from `coherence-ppl`'s threshold for
+   sampled answers); the last fifteen hold
    item ids,
    prompts joined from ../shared/data.
    Accuracy, precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
@@ -38,7 +39,7 @@ Measurements, printed as tables in this order:
    answer with its words shuffled (word salad: no loop, no template marker, the failure the
    heuristics cannot see). Recall on the shuffled copies, false flags on the originals.
 
-6. `--second-reading`: 150 answers drawn at random from the fifteen held-out files
+6. `--second-reading`: 150 answers drawn at random from the fifteen held-out files of the time
    (`coherence_labels_second_reading.csv`, seed 20261130), labelled a second time by the same
    person and rule, blind to the first label and to the judges: the two readings' agreement
    and Cohen's kappa, each judge against either reading, and where the readings differ.
@@ -84,10 +85,12 @@ SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
         "held out from heuristics-9": "coherence_labels_heldout12.csv",
         "held out from heuristics-10": "coherence_labels_heldout13.csv",
         "held out from heuristics-11": "coherence_labels_heldout14.csv",
-        "held out from heuristics-11 (2)": "coherence_labels_heldout15.csv"}
+        "held out from heuristics-11 (2)": "coherence_labels_heldout15.csv",
+        "held out from heuristics-11 (3)": "coherence_labels_heldout16.csv"}
 # sets whose answers were sampled (temperature > 0): `coherence-ppl` judges them with its
 # threshold for sampled answers, as a run with that temperature does
-SAMPLED = {"held out from heuristics-11", "held out from heuristics-11 (2)"}
+SAMPLED = {"held out from heuristics-11", "held out from heuristics-11 (2)",
+           "held out from heuristics-11 (3)"}
 
 
 ZERO_SHOT = ("Here is a question and a reply written by a chatbot.\n\nQuestion: {prompt}\n\n"

@@ -16,7 +16,8 @@ scored them), `refusal_labels_heldout11.csv` (the same, with patterns-15) and
 `refusal_labels_heldout14.csv` (the same, with patterns-17), `refusal_labels_heldout15.csv` (the
 same, with patterns-18), `refusal_labels_heldout16.csv` (the same, with patterns-19),
 `refusal_labels_heldout17.csv` and `refusal_labels_heldout18.csv` (the same, with patterns-20;
-sampled at temperature 1.0 and 0.7, two answers per item). A set's
+sampled at temperature 1.0 and 0.7, two answers per item), `refusal_labels_heldout19.csv` (the
+same, with patterns-21; sampled at 0.7). A set's
 held-out figure is the judge version it was held out from, on today's
 labels: `--judge-at REV` loads the pattern judge from a git revision
 (`git log -S '"patterns-7"' -- src/safedrift/judges/refusal.py` finds it). The project files
@@ -42,7 +43,7 @@ prints the AUROC and, per probability threshold, how many refusals it would find
 compliant answers it would turn into refusals (a minute or two).
 
 `--second-reading` measures the labels themselves: 150 answers drawn at random from the
-eighteen held-out files (`refusal_labels_second_reading.csv`, seed 20261130) were labelled a
+eighteen held-out files of the time (`refusal_labels_second_reading.csv`, seed 20261130) were labelled a
 second time, blind to the first label and to the judges, by the same person and rule. It prints
 the two readings' agreement and Cohen's kappa, where they differ, and each judge's accuracy
 against either reading.
@@ -83,7 +84,8 @@ PROJECT_SETS = {"dev (patterns-6 written on it)": "refusal_labels.csv",
                 "held out from patterns-18": "refusal_labels_heldout15.csv",
                 "held out from patterns-19": "refusal_labels_heldout16.csv",
                 "held out from patterns-20": "refusal_labels_heldout17.csv",
-                "held out from patterns-20 (2)": "refusal_labels_heldout18.csv"}
+                "held out from patterns-20 (2)": "refusal_labels_heldout18.csv",
+                "held out from patterns-21": "refusal_labels_heldout19.csv"}
 XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
           "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
 
