@@ -24,7 +24,7 @@ labels: `--judge-at REV` loads the pattern judge from a git revision
 hold item ids; prompts come from ../shared/data.
 
     python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV] [--embedding-head]
-        [--text-head] [--second-reading] [--xstest-dir DIR]
+        [--text-head] [--second-reading] [--drops] [--xstest-dir DIR]
 
 `--xstest-dir` adds XSTest's three other labelled files (Llama-2 without its system prompt,
 Mistral-7B-Instruct with and without a guardrail prompt; the XSTest repository's
@@ -47,6 +47,12 @@ eighteen held-out files of the time (`refusal_labels_second_reading.csv`, seed 2
 second time, blind to the first label and to the judges, by the same person and rule. It prints
 the two readings' agreement and Cohen's kappa, where they differ, and each judge's accuracy
 against either reading.
+
+`--drops` measures what a study reports, the refusal rate's drop from a base model to its
+fine-tune: in every project set and every model and format in it, the drop by the human labels,
+by today's patterns, by the version each set was held out from (found in git history) and by
+the keywords, and how far each judge's drop is from the human one (mean error, mean absolute
+error, largest error, correlation).
 """
 
 from __future__ import annotations
@@ -110,6 +116,65 @@ def labelled_sets(shared: Path, xstest_dir: Path | None = None):
 def pattern_judge_at(rev: str):
     """The pattern refusal judge as it was at git revision `rev`."""
     return module_at(rev, "src/safedrift/judges/refusal.py").PatternRefusalJudge()
+
+
+def held_out_judge(set_name: str):
+    """The pattern judge a project set was held out from ("held out from patterns-7" ->
+    patterns-7 as it last was in git), or None for the development set."""
+    import re
+    import subprocess
+
+    m = re.search(r"patterns-(\d+)", set_name)
+    if not set_name.startswith("held out") or not m:
+        return None
+    version, path = f'"patterns-{m.group(1)}"', "src/safedrift/judges/refusal.py"
+    changes = subprocess.run(["git", "log", "--format=%H", f"-S{version}", "--", path],
+                             capture_output=True, text=True, cwd=Path(__file__).parents[1]
+                             ).stdout.split()
+    if not changes:
+        raise SystemExit(f"{set_name}: no {version} in the git history of {path}")
+    newest = subprocess.run(["git", "show", f"{changes[0]}:{path}"], capture_output=True,
+                            text=True, cwd=Path(__file__).parents[1]).stdout
+    # the newest change either introduced the version (still current) or replaced it
+    return pattern_judge_at(changes[0] if version in newest else changes[0] + "^")
+
+
+def refusal_drops(shared: Path, judges: dict, held_out: bool = False) -> pd.DataFrame:
+    """Refusal rate of the base model minus that of its fine-tune, per project set, answering
+    model and format, by the human labels and by each judge (and, with `held_out`, by the
+    version the set was held out from, under "held out")."""
+    rows = []
+    for number, (set_name, file) in enumerate(PROJECT_SETS.items(), 1):
+        frame, _ = load_labelled(with_prompts(DATA / file, shared))
+        source = pd.read_csv(DATA / file)["source"].str.split(":", expand=True)
+        frame["model"], frame["variant"], frame["format"] = source[0], source[1], source[2]
+        frame["human"] = frame["label"] != "full_compliance"
+        these = dict(judges)
+        if held_out and (then := held_out_judge(set_name)) is not None:
+            these["held out"] = then
+        for name, judge in these.items():
+            frame[name] = [judge.judge(q, a).refused
+                           for q, a in zip(frame["prompt"], frame["completion"])]
+        for (model, fmt), group in frame.groupby(["model", "format"]):
+            base, tuned = group[group["variant"] == "base"], group[group["variant"] != "base"]
+            if len(base) and len(tuned):
+                rows.append({"set": number, "model": model, "format": fmt, "n": len(group),
+                             **{c: base[c].mean() - tuned[c].mean()
+                                for c in ["human", *these]}})
+    return pd.DataFrame(rows)
+
+
+def print_drops(shared: Path, pattern) -> None:
+    drops = refusal_drops(shared, {"patterns": pattern, "keyword": KeywordRefusalJudge()},
+                          held_out=True)
+    print("\nrefusal rate, base minus fine-tune, per set, model and format:")
+    print(drops.round(3).to_string(index=False))
+    for name in ("patterns", "held out", "keyword"):
+        part = drops.dropna(subset=[name])
+        error = part[name] - part["human"]
+        print(f"  {name}: {len(part)} pairs, mean error {error.mean():+.3f}, mean |error| "
+              f"{error.abs().mean():.3f}, largest {error.abs().max():.3f}, correlation with the "
+              f"human drop {np.corrcoef(part[name], part['human'])[0, 1]:.3f}")
 
 
 def embedding_head(shared: Path, pattern) -> None:
@@ -212,6 +277,9 @@ def main() -> None:
                     help="also a leave-one-set-out head on embeddings (slow)")
     ap.add_argument("--text-head", action="store_true",
                     help="also a leave-one-set-out TF-IDF second stage over the compliance verdicts")
+    ap.add_argument("--drops", action="store_true",
+                    help="also the refusal-rate drop from base to fine-tune, by the labels and by "
+                         "each judge")
     ap.add_argument("--second-reading", action="store_true",
                     help="also the annotator's second, blind reading of 150 answers: agreement, "
                          "and the judges against both readings")
@@ -243,6 +311,8 @@ def main() -> None:
         text_head(Path(args.shared), pattern)
     if args.second_reading:
         second_reading(Path(args.shared), judges)
+    if args.drops:
+        print_drops(Path(args.shared), pattern)
 
 
 if __name__ == "__main__":
