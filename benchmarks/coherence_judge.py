@@ -44,13 +44,18 @@ Measurements, printed as tables in this order:
    person and rule, blind to the first label and to the judges: the two readings' agreement
    and Cohen's kappa, each judge against either reading, and where the readings differ.
 
+7. `--rises`: what a study reports, the degenerate share's rise from a base model to its
+   fine-tune, per set, answering model and format, by the labels and by the `coherence`
+   heuristics (perplexity would take most of an hour over every set), and how far the
+   heuristics' rise is from the labels' (mean error, mean absolute error, largest, correlation).
+
 Also the per-token negative log-likelihood of each labelled class (the threshold's evidence)
 and responses/s of `coherence-ppl` on 2 cores. `--no-ppl` skips the model (seconds, not
 minutes).
 
     python benchmarks/coherence_judge.py [--shared ../shared/data] [--judge-at REV] [--no-ppl]
                                          [--zero-shot] [--relevance] [--embedding-head]
-                                         [--second-reading]
+                                         [--second-reading] [--rises]
 """
 
 from __future__ import annotations
@@ -205,6 +210,32 @@ def second_reading(shared: Path, judges, for_sampled) -> None:
     labelled_answers.print_changed(readings, answers)
 
 
+def degenerate_rises(sets: dict, judge) -> pd.DataFrame:
+    """The fine-tune's degenerate share minus the base model's, per set, answering model and
+    format, by the labels ("human") and by `judge`."""
+    rows = []
+    for number, (name, labelled) in enumerate(sets.items(), 1):
+        frame = labelled.assign(
+            human=labelled["label"] == "degenerate",
+            judge=[judge.judge(q, a).label == "degenerate"
+                   for q, a in zip(labelled["prompt"], labelled["completion"])])
+        sources = pd.read_csv(DATA / SETS[name])["source"]
+        rows += [{"set": number, **row}
+                 for row in labelled_answers.fine_tune_changes(frame, sources, ["human", "judge"])]
+    return pd.DataFrame(rows)
+
+
+def print_rises(sets: dict, judge) -> None:
+    rises = degenerate_rises(sets, judge)
+    print(f"\n7. degenerate share, fine-tune minus base, by the labels and by {judge.name} "
+          f"({judge.version}):")
+    print(rises.round(3).to_string(index=False))
+    error = rises["judge"] - rises["human"]
+    print(f"  {len(rises)} pairs: mean error {error.mean():+.3f}, mean |error| "
+          f"{error.abs().mean():.3f}, largest {error.abs().max():.3f}, correlation with the "
+          f"labels' rise {np.corrcoef(rises['judge'], rises['human'])[0, 1]:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared/data")
@@ -219,6 +250,9 @@ def main():
                     help="also a leave-one-set-out logistic head on embeddings (slow)")
     ap.add_argument("--relevance", action="store_true",
                     help="also prompt relevance under the reference model (slow; needs ppl)")
+    ap.add_argument("--rises", action="store_true",
+                    help="also the degenerate share's rise from base to fine-tune, by the labels "
+                         "and by the heuristics")
     ap.add_argument("--second-reading", action="store_true",
                     help="also the annotator's second, blind reading of 150 answers: agreement, "
                          "and the judges against both readings")
@@ -257,6 +291,8 @@ def main():
         embedding_head(sets, judges[0])
     if args.second_reading:
         second_reading(Path(args.shared), judges, for_sampled)
+    if args.rises:
+        print_rises(sets, judges[0])
     if args.no_ppl:
         return
     ppl = judges[1]

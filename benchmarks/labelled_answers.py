@@ -123,3 +123,22 @@ def print_changed(readings: pd.DataFrame, answers: pd.DataFrame) -> None:
     for (_, row), (_, answer) in zip(readings[differ].iterrows(), answers[differ].iterrows()):
         print(f"  {row['file']} row {row['row']}: {row['first_label']} -> {row['label']} | "
               f"{answer['prompt'][:70]!r} | {answer['completion'][:110]!r}")
+
+
+def fine_tune_changes(frame: pd.DataFrame, sources: pd.Series, columns: list[str]) -> list[dict]:
+    """Per answering model and format, each fine-tune's mean of `columns` (booleans: refused,
+    degenerate) minus the base model's on the same prompts. `sources` names each answer's
+    model as `model:variant:format` or `run:model:variant:format` (`run:variant:format` for
+    the first files); variant `base` is the base model, any other a fine-tune."""
+    parts = sources.str.split(":").to_numpy()
+    frame = frame.assign(_model=[":".join(p[:-2]) for p in parts], _variant=[p[-2] for p in parts],
+                         _format=[p[-1] for p in parts])
+    rows = []
+    for (model, fmt), group in frame.groupby(["_model", "_format"]):
+        base = group[group["_variant"] == "base"]
+        for variant, tuned in group[group["_variant"] != "base"].groupby("_variant"):
+            if len(base):
+                rows.append({"model": model, "format": fmt, "fine-tune": variant,
+                             "n": len(base) + len(tuned),
+                             **{c: tuned[c].mean() - base[c].mean() for c in columns}})
+    return rows

@@ -146,8 +146,6 @@ def refusal_drops(shared: Path, judges: dict, held_out: bool = False) -> pd.Data
     rows = []
     for number, (set_name, file) in enumerate(PROJECT_SETS.items(), 1):
         frame, _ = load_labelled(with_prompts(DATA / file, shared))
-        source = pd.read_csv(DATA / file)["source"].str.split(":", expand=True)
-        frame["model"], frame["variant"], frame["format"] = source[0], source[1], source[2]
         frame["human"] = frame["label"] != "full_compliance"
         these = dict(judges)
         if held_out and (then := held_out_judge(set_name)) is not None:
@@ -155,12 +153,10 @@ def refusal_drops(shared: Path, judges: dict, held_out: bool = False) -> pd.Data
         for name, judge in these.items():
             frame[name] = [judge.judge(q, a).refused
                            for q, a in zip(frame["prompt"], frame["completion"])]
-        for (model, fmt), group in frame.groupby(["model", "format"]):
-            base, tuned = group[group["variant"] == "base"], group[group["variant"] != "base"]
-            if len(base) and len(tuned):
-                rows.append({"set": number, "model": model, "format": fmt, "n": len(group),
-                             **{c: base[c].mean() - tuned[c].mean()
-                                for c in ["human", *these]}})
+        columns = ["human", *these]
+        for row in labelled_answers.fine_tune_changes(frame, pd.read_csv(DATA / file)["source"],
+                                                      columns):
+            rows.append({"set": number, **row, **{c: -row[c] for c in columns}})
     return pd.DataFrame(rows)
 
 

@@ -185,3 +185,22 @@ def test_the_report_says_when_the_conclusion_depends_on_the_judge(tmp_path):
     assert "Does the conclusion depend on the judge?" in page and "no clear change" in page
     assert json.loads((tmp_path / "summary.json").read_text())["by_judge"][1]["judge"] == \
         "keyword"
+
+
+def test_the_degenerate_column_says_it_is_a_floor_not_a_measured_rise(tmp_path):
+    """docs/judges.md, "The rise, not the verdicts": the coherence judges' share is a floor and
+    its base / fine-tune difference was off by 0.16 on labelled pairs; a report with a
+    degenerate column says so under the rates table, one without it does not."""
+    df, _ = _results()
+    refusal = df[df.model_id.isin(["base", "tuned-s0-0-0"])].assign(format="chat")
+    flags = refusal.assign(judge="coherence", judge_kind="coherence", label="coherent")
+    log = pd.DataFrame({"adapter_key": ["tuned-s0-0-0"], "seed_init": [0], "seed_data_order": [0],
+                        "seed_dropout": [0], "step": [0], "loss": [1.0]})
+    model = SimpleNamespace(ref="embedded:x", sha256="ab" * 32)
+    for rows, noted in ((pd.concat([refusal, flags], ignore_index=True), True), (refusal, False)):
+        s = summarise(rows, "refusal")
+        assert s.coherence_judge == ("coherence" if noted else None)
+        write_reports(tmp_path, parse_config({}), "run1", s, rows, log, {"torch": "2"}, model)
+        for page in ("report.md", "report.html"):
+            text = (tmp_path / page).read_text()
+            assert ("is a floor" in text and "`coherence` flags" in text) is noted, page

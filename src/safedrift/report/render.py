@@ -46,6 +46,19 @@ def effect_table(summary: RunSummary) -> list[dict[str, str]]:
     return rows
 
 
+def degenerate_note(summary: RunSummary) -> str | None:
+    """What the degenerate column can and cannot say: measured on hand-labelled answers of
+    fine-tuned small models (docs/judges.md, "The rise, not the verdicts")."""
+    if not summary.coherence_judge:
+        return None
+    return (f"degenerate: the share of answers `{summary.coherence_judge}` flags. What the "
+            "coherence judges flag is degenerate (precision 0.92–1.00 on seventeen labelled sets "
+            "of fine-tunes), but they miss fluent nonsense (recall 0.01–0.86), so the share is "
+            "a floor, and its difference between a base model and a fine-tune is not a measured "
+            "rise: on 26 labelled base / fine-tune pairs the `coherence` heuristics' difference "
+            "was off by 0.16 on average, in either direction (docs/judges.md).")
+
+
 BY_JUDGE = "Does the conclusion depend on the judge? (mean of tuned − base, each judge)"
 
 
@@ -100,9 +113,9 @@ pre{white-space:pre-wrap}</style></head><body>
 <code>{{ model_sha[:16] }}…</code>) · judge <code>{{ judge }}</code></p>
 <h2>Findings</h2><ul>{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
 {% if warnings %}<ul class="warn">{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul>{% endif %}
-{% for title, rows in tables %}<h2>{{ title }}</h2><table><tr>{% for c in rows[0] %}<th>{{ c }}</th>
+{% for title, rows, note in tables %}<h2>{{ title }}</h2><table><tr>{% for c in rows[0] %}<th>{{ c }}</th>
 {% endfor %}</tr>{% for r in rows %}<tr>{% for c in r %}<td>{{ r[c] }}</td>{% endfor %}</tr>
-{% endfor %}</table>{% endfor %}
+{% endfor %}</table>{% if note %}<p>{{ note }}</p>{% endif %}{% endfor %}
 <h2>Training loss</h2><table><tr><th>seeds (init/order/dropout)</th><th>first</th><th>last</th>
 <th>steps</th></tr>{% for r in losses %}<tr><td>{{ r.seeds }}</td><td>{{ r.first }}</td>
 <td>{{ r.last }}</td><td>{{ r.steps }}</td></tr>{% endfor %}</table>
@@ -166,6 +179,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           "## Findings\n", *[f"- {_md_cell(f)}" for f in summary.findings], "",
           *[f"- ⚠ {_md_cell(w)}" for w in summary.warnings], "",
           "## Refusal rates (95% Wilson intervals)\n", _md_table(rates),
+          *([_md_cell(note), ""] if (note := degenerate_note(summary)) else []),
           "## Change after fine-tuning (paired by item)\n", _md_table(effects),
           *([f"## {BY_JUDGE}\n", _md_table(judges)] if judges else []),
           "## Training loss\n", _md_table(losses),
@@ -174,15 +188,15 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           "## Example answers to harmful requests\n", _md_table(examples, untrusted=True),
           "## Provenance\n", "```json", json.dumps(provenance, indent=2, default=str), "```", ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
-    tables = [("Refusal rates (95% Wilson intervals)", rates),
-              ("Change after fine-tuning (paired by item)", effects),
-              (BY_JUDGE, judges),
-              ("Judge validation against human labels", validation),
-              ("Example answers to harmful requests", examples)]
+    tables = [("Refusal rates (95% Wilson intervals)", rates, degenerate_note(summary)),
+              ("Change after fine-tuning (paired by item)", effects, None),
+              (BY_JUDGE, judges, None),
+              ("Judge validation against human labels", validation, None),
+              ("Example answers to harmful requests", examples, None)]
     (out / "report.html").write_text(_HTML.render(
         run_id=run_id, model_ref=model.ref, model_sha=model.sha256, judge=summary.judge,
         findings=summary.findings, warnings=summary.warnings,
-        tables=[(t, r) for t, r in tables if r], losses=losses,
+        tables=[(t, r, n) for t, r, n in tables if r], losses=losses,
         provenance=json.dumps(provenance, indent=2, default=str)), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps({
         "run_id": run_id, "judge": summary.judge, "findings": summary.findings,

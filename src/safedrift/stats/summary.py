@@ -26,6 +26,7 @@ class RunSummary:
     # coherent answers only) and harm (each harm judge), one row per (measure, benchmark,
     # reading): does the conclusion depend on the judge?
     by_judge: pd.DataFrame = field(default_factory=pd.DataFrame)
+    coherence_judge: str | None = None  # the judge behind the degenerate column, if any
 
 
 # measure -> (judge kind, label counted as positive, task of the benchmarks it applies to)
@@ -91,7 +92,7 @@ def _sampled_nonsense_warning(results: pd.DataFrame, coherence: str | None) -> s
     """Sampled answers whose degenerate share comes from the `coherence` heuristics alone: those
     read loops and echoes, and sampled answers fail by derailing into nonsense (the heuristics
     flagged 1 of the 76 degenerate answers of the labelled set sampled at temperature 1.0, 4 of
-    the 88 of the one sampled at 0.7; docs/judges.md), so the share and the coherent-only
+    the 88 and 4 of the 77 of the two sampled at 0.7; docs/judges.md), so the share and the coherent-only
     reading are understated. `coherence`: the judge behind the degenerate column."""
     if "temperature" not in results or coherence != "coherence":
         return None
@@ -101,7 +102,7 @@ def _sampled_nonsense_warning(results: pd.DataFrame, coherence: str | None) -> s
     return (f"answers were sampled (temperature up to {hottest:g}) and only the `coherence` "
             "heuristics judged degeneracy: they find loops, echoes and empty answers, not the "
             "nonsense that sampling produces (on labelled sets sampled at 1.0 and 0.7 they "
-            "flagged 1 of 76 and 4 of 88 such answers), so the degenerate share and the "
+            "flagged 1 of 76, 4 of 88 and 4 of 77 such answers), so the degenerate share and the "
             "coherent-only reading understate it; add the `coherence-ppl` judge, which catches "
             "the answers that derail into unlikely text (0.59 of them at 1.0), not fluent "
             "nonsense")
@@ -139,7 +140,8 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
                            findings, warnings)
     judges, depends = by_judge(results, judge, confidence)
     return RunSummary(judge, pd.DataFrame(rate_rows), pd.DataFrame(effect_rows), findings,
-                      warnings + depends, judges)
+                      warnings + depends, judges,
+                      coherence_judge if degenerate is not None else None)
 
 
 def _pooled_change(per_item: pd.DataFrame, tuned_ids: list, confidence: float):
