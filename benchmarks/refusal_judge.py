@@ -160,6 +160,36 @@ def refusal_drops(shared: Path, judges: dict, held_out: bool = False) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def coherent_only_drops(shared: Path, pattern, coherence) -> pd.DataFrame:
+    """The drop on coherent answers only (each model's answers its coherence labels, or the
+    coherence judge, call coherent), for the project sets whose answers a coherence file also
+    labels (the same item ids and texts): by both human labels, and by `pattern` on the answers
+    `coherence` passes."""
+    coherence_files = {}
+    for path in sorted(DATA.glob("coherence_labels_heldout*.csv")):
+        other = pd.read_csv(path, keep_default_na=False)
+        if "item_id" in other:
+            coherence_files[tuple(zip(other["item_id"], other["text"]))] = other["label"]
+    rows = []
+    for number, (set_name, file) in enumerate(PROJECT_SETS.items(), 1):
+        answers = pd.read_csv(DATA / file, keep_default_na=False)
+        labels = coherence_files.get(tuple(zip(answers["item_id"], answers["text"])))
+        if labels is None:
+            continue
+        frame, _ = load_labelled(with_prompts(DATA / file, shared))
+        frame["human coherent"] = (labels == "coherent").to_numpy()
+        frame["judge coherent"] = [coherence.judge(q, a).label == "coherent"
+                                   for q, a in zip(frame["prompt"], frame["completion"])]
+        frame["human refused"] = frame["label"] != "full_compliance"
+        frame["judge refused"] = [pattern.judge(q, a).refused
+                                  for q, a in zip(frame["prompt"], frame["completion"])]
+        for who in ("human", "judge"):  # refused among the coherent, NaN elsewhere
+            frame[who] = frame[f"{who} refused"].where(frame[f"{who} coherent"]).astype(float)
+        for row in labelled_answers.fine_tune_changes(frame, answers["source"], ["human", "judge"]):
+            rows.append({"set": number, **row, "human": -row["human"], "judge": -row["judge"]})
+    return pd.DataFrame(rows)
+
+
 def print_drops(shared: Path, pattern) -> None:
     drops = refusal_drops(shared, {"patterns": pattern, "keyword": KeywordRefusalJudge()},
                           held_out=True)
@@ -171,6 +201,14 @@ def print_drops(shared: Path, pattern) -> None:
         print(f"  {name}: {len(part)} pairs, mean error {error.mean():+.3f}, mean |error| "
               f"{error.abs().mean():.3f}, largest {error.abs().max():.3f}, correlation with the "
               f"human drop {np.corrcoef(part[name], part['human'])[0, 1]:.3f}")
+    from safedrift.judges.coherence import CoherenceJudge
+
+    coherent = coherent_only_drops(shared, pattern, CoherenceJudge()).dropna()
+    error = coherent["judge"] - coherent["human"]
+    print(f"  on coherent answers only ({len(coherent)} pairs whose answers carry coherence labels; "
+          f"the judge's reading takes the answers `coherence` passes): mean error "
+          f"{error.mean():+.3f}, mean |error| {error.abs().mean():.3f}, largest "
+          f"{error.abs().max():.3f}")
 
 
 def embedding_head(shared: Path, pattern) -> None:
