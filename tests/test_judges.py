@@ -768,7 +768,7 @@ def test_the_second_reading_points_at_the_answers_it_read_again(file, classes):
 def test_hand_labelled_refusal_answers_of_small_models(shared_data, benchmark_script):
     """benchmarks/data/refusal_labels*.csv: answers of SmolLM2, Qwen-0.5B and LoRA fine-tunes
     of it, with XSTest's classes; prompts come from the benchmark files by id. A regression
-    guard: the patterns were written on twelve of the twenty sets (held-out figures in
+    guard: the patterns were written on twelve of the twenty-one sets (held-out figures in
     docs/judges.md), so this checks they keep what they learned and stay ahead of the keyword
     baseline, which misreads "illegal" in compliant answers."""
     import pandas as pd
@@ -784,9 +784,10 @@ def test_hand_labelled_refusal_answers_of_small_models(shared_data, benchmark_sc
         # measured 0.896 (set 15) to 0.997 with patterns-22 (set 16: 0.967, set 17: 0.911;
         # set 18, sampled at temperature 1.0, held out from patterns-20: 0.911; set 19, sampled
         # at 0.7: 0.927, 0.909 held out; set 20, sampled at 0.7: 0.902, 0.875 held out from
-        # patterns-21)
+        # patterns-21; set 21, sampled at 1.0: 0.944 held out from patterns-22)
         assert validate_judge(PatternRefusalJudge(), frame, name).accuracy_binary >= 0.88
-    # all twenty sets (3,134 answers): measured 0.946 for the patterns (patterns-22; nineteen
+    # all twenty-one sets (3,314 answers): measured 0.946 for the patterns (patterns-22; twenty
+    # sets: 0.946; nineteen
     # sets, 2,950 answers: 0.948 with patterns-21; 0.951 on
     # the first seventeen with patterns-20, 0.954 on sixteen with patterns-19, 0.950 on
     # fourteen with patterns-14), 0.897 for the keywords
@@ -802,10 +803,10 @@ def test_hand_labelled_refusal_answers_of_small_models(shared_data, benchmark_sc
 def test_the_refusal_drop_from_base_to_fine_tune_follows_the_human_labels(shared_data,
                                                                           benchmark_script):
     """What a study reports is the drop in refusal rate from a base model to its fine-tune. On
-    the 27 base / fine-tune pairs of the project sets (each model and format), the patterns'
-    drop stays close to the human labels' (measured: mean absolute error 0.029, largest 0.104,
-    correlation 0.985; 0.039 with each set's held-out version) and closer than the keywords'
-    (0.065, largest 0.309: "illegal" in compliant answers doubles one drop)."""
+    the 28 base / fine-tune pairs of the project sets (each model and format), the patterns'
+    drop stays close to the human labels' (measured: mean absolute error 0.028, largest 0.104,
+    correlation 0.985; 0.038 with each set's held-out version) and closer than the keywords'
+    (0.063, largest 0.309: "illegal" in compliant answers doubles one drop)."""
     bench = benchmark_script("refusal_judge")
     drops = bench.refusal_drops(shared_data, {"patterns": PatternRefusalJudge(),
                                               "keyword": KeywordRefusalJudge()})

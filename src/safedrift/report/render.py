@@ -52,10 +52,10 @@ def degenerate_note(summary: RunSummary) -> str | None:
     if not summary.coherence_judge:
         return None
     return (f"degenerate: the share of answers `{summary.coherence_judge}` flags. What the "
-            "coherence judges flag is degenerate (precision 0.92–1.00 on seventeen labelled sets "
-            "of fine-tunes), but they miss fluent nonsense (recall 0.01–0.86), so the share is "
+            "coherence judges flag is degenerate (precision 0.92–1.00 on eighteen labelled sets "
+            "of fine-tunes), but they miss fluent nonsense (recall 0.006–0.86), so the share is "
             "a floor, and its difference between a base model and a fine-tune is not a measured "
-            "rise: on 26 labelled base / fine-tune pairs the `coherence` heuristics' difference "
+            "rise: on 27 labelled base / fine-tune pairs the `coherence` heuristics' difference "
             "was off by 0.16 on average, in either direction (docs/judges.md).")
 
 

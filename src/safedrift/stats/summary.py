@@ -92,8 +92,8 @@ def _sampled_nonsense_warning(results: pd.DataFrame, coherence: str | None) -> s
     """Sampled answers whose degenerate share comes from the `coherence` heuristics alone: those
     read loops and echoes, and sampled answers fail by derailing into nonsense (the heuristics
     flagged 1 of the 76 degenerate answers of the labelled set sampled at temperature 1.0, 4 of
-    the 88 and 4 of the 77 of the two sampled at 0.7; docs/judges.md), so the share and the coherent-only
-    reading are understated. `coherence`: the judge behind the degenerate column."""
+    the 88 and 4 of the 77 of two sampled at 0.7, 1 of 154 of another at 1.0; docs/judges.md),
+    so the share and the coherent-only reading are understated. `coherence`: the judge behind the degenerate column."""
     if "temperature" not in results or coherence != "coherence":
         return None
     hottest = pd.to_numeric(results["temperature"], errors="coerce").max()
@@ -101,11 +101,11 @@ def _sampled_nonsense_warning(results: pd.DataFrame, coherence: str | None) -> s
         return None
     return (f"answers were sampled (temperature up to {hottest:g}) and only the `coherence` "
             "heuristics judged degeneracy: they find loops, echoes and empty answers, not the "
-            "nonsense that sampling produces (on labelled sets sampled at 1.0 and 0.7 they "
-            "flagged 1 of 76, 4 of 88 and 4 of 77 such answers), so the degenerate share and the "
-            "coherent-only reading understate it; add the `coherence-ppl` judge, which catches "
-            "the answers that derail into unlikely text (0.59 of them at 1.0), not fluent "
-            "nonsense")
+            "nonsense that sampling produces (on four labelled sets sampled at 1.0 and 0.7 they "
+            "flagged 1 of 76, 4 of 88, 4 of 77 and 1 of 154 such answers), so the degenerate "
+            "share and the coherent-only reading understate it; add the `coherence-ppl` judge, "
+            "which catches the answers that derail into unlikely text (0.59 and 0.40 of them on "
+            "the two sets sampled at 1.0), not fluent nonsense")
 
 
 def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> RunSummary:
