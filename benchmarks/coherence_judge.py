@@ -230,10 +230,8 @@ def print_rises(sets: dict, judge) -> None:
     print(f"\n7. degenerate share, fine-tune minus base, by the labels and by {judge.name} "
           f"({judge.version}):")
     print(rises.round(3).to_string(index=False))
-    error = rises["judge"] - rises["human"]
-    print(f"  {len(rises)} pairs: mean error {error.mean():+.3f}, mean |error| "
-          f"{error.abs().mean():.3f}, largest {error.abs().max():.3f}, correlation with the "
-          f"labels' rise {np.corrcoef(rises['judge'], rises['human'])[0, 1]:.3f}")
+    print("  against the labels' rise: "
+          + labelled_answers.error_summary(rises["judge"], rises["human"]))
 
 
 def main():

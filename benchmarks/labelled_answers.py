@@ -142,3 +142,12 @@ def fine_tune_changes(frame: pd.DataFrame, sources: pd.Series, columns: list[str
                              "n": len(base) + len(tuned),
                              **{c: tuned[c].mean() - base[c].mean() for c in columns}})
     return rows
+
+
+def error_summary(estimate: pd.Series, truth: pd.Series) -> str:
+    """How far a judge's per-pair changes are from the labels': "N pairs, mean error …, mean
+    |error| …, largest …, correlation …"."""
+    error = estimate - truth
+    return (f"{len(error)} pairs, mean error {error.mean():+.3f}, mean |error| "
+            f"{error.abs().mean():.3f}, largest {error.abs().max():.3f}, correlation "
+            f"{np.corrcoef(estimate, truth)[0, 1]:.3f}")

@@ -199,18 +199,14 @@ def print_drops(shared: Path, pattern) -> None:
     print(drops.round(3).to_string(index=False))
     for name in ("patterns", "held out", "keyword"):
         part = drops.dropna(subset=[name])
-        error = part[name] - part["human"]
-        print(f"  {name}: {len(part)} pairs, mean error {error.mean():+.3f}, mean |error| "
-              f"{error.abs().mean():.3f}, largest {error.abs().max():.3f}, correlation with the "
-              f"human drop {np.corrcoef(part[name], part['human'])[0, 1]:.3f}")
+        print(f"  {name} against the human drop: "
+              + labelled_answers.error_summary(part[name], part["human"]))
     from safedrift.judges.coherence import CoherenceJudge
 
     coherent = coherent_only_drops(shared, pattern, CoherenceJudge()).dropna()
-    error = coherent["judge"] - coherent["human"]
-    print(f"  on coherent answers only ({len(coherent)} pairs whose answers carry coherence labels; "
-          f"the judge's reading takes the answers `coherence` passes): mean error "
-          f"{error.mean():+.3f}, mean |error| {error.abs().mean():.3f}, largest "
-          f"{error.abs().max():.3f}")
+    print("  on coherent answers only (the pairs whose answers carry coherence labels; the "
+          "judges' reading takes the answers `coherence` passes): "
+          + labelled_answers.error_summary(coherent["judge"], coherent["human"]))
 
 
 def embedding_head(shared: Path, pattern) -> None:
