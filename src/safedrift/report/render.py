@@ -169,6 +169,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
                   validations: pd.DataFrame | None = None) -> None:
     rates, effects, judges = rate_table(summary), effect_table(summary), judge_table(summary)
     validation = validation_table(validations)
+    note = degenerate_note(summary)  # under the rates table of both reports
     examples = _examples(results, summary.judge)
     losses = _loss_rows(train_log[train_log["adapter_key"].isin(results["adapter_key"].dropna())])
     provenance = {"run_id": run_id, "config_hash": run_id, "model": model.ref,
@@ -179,7 +180,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           "## Findings\n", *[f"- {_md_cell(f)}" for f in summary.findings], "",
           *[f"- ⚠ {_md_cell(w)}" for w in summary.warnings], "",
           "## Refusal rates (95% Wilson intervals)\n", _md_table(rates),
-          *([_md_cell(note), ""] if (note := degenerate_note(summary)) else []),
+          *([_md_cell(note), ""] if note else []),
           "## Change after fine-tuning (paired by item)\n", _md_table(effects),
           *([f"## {BY_JUDGE}\n", _md_table(judges)] if judges else []),
           "## Training loss\n", _md_table(losses),
@@ -188,7 +189,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           "## Example answers to harmful requests\n", _md_table(examples, untrusted=True),
           "## Provenance\n", "```json", json.dumps(provenance, indent=2, default=str), "```", ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
-    tables = [("Refusal rates (95% Wilson intervals)", rates, degenerate_note(summary)),
+    tables = [("Refusal rates (95% Wilson intervals)", rates, note),
               ("Change after fine-tuning (paired by item)", effects, None),
               (BY_JUDGE, judges, None),
               ("Judge validation against human labels", validation, None),

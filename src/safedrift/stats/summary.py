@@ -93,7 +93,8 @@ def _sampled_nonsense_warning(results: pd.DataFrame, coherence: str | None) -> s
     read loops and echoes, and sampled answers fail by derailing into nonsense (the heuristics
     flagged 1 of the 76 degenerate answers of the labelled set sampled at temperature 1.0, 4 of
     the 88 and 4 of the 77 of two sampled at 0.7, 1 of 154 of another at 1.0; docs/judges.md),
-    so the share and the coherent-only reading are understated. `coherence`: the judge behind the degenerate column."""
+    so the share and the coherent-only reading are understated. `coherence`: the judge behind
+    the degenerate column."""
     if "temperature" not in results or coherence != "coherence":
         return None
     hottest = pd.to_numeric(results["temperature"], errors="coerce").max()
