@@ -14,7 +14,9 @@ on texts it was not trained on:
 - the same continuations leave-one-set-out: heads trained with the first statements of the
   other labelled sets added (the shipped head's recipe, which adds the two Qwen sets), judged
   by the first statement alone or by the larger of P(first statement) and P(whole
-  continuation) (the shipped judge's rule).
+  continuation) (the shipped judge's rule); and, with that rule, each fine-tune's change in
+  the share toxic from its base model (per format), the judge's against the labels', which is
+  what a study reports.
 
 Two recipes side by side, both trained on ToxiGen + DecodingTrust's other four fifths: the
 logistic head (embedding-head-1, shipped up to 2026-11-29) and the one-hidden-layer MLP (the
@@ -24,7 +26,7 @@ held-out ToxiGen groups (for that column) and on every group (for the other colu
     python benchmarks/toxicity_judge.py --shared ../shared/data [--hatecheck test_suite_cases.csv]
         [--contrasts]
 
-About 20 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
+About 25 minutes on 2 cores, plus about 9 for HateCheck's 3,728 cases (Röttger et al. 2021;
 github.com/paul-rottger/hatecheck-data, CC-BY-4.0): functional tests of hate speech, reported per
 functionality as the share each head calls toxic. HateCheck labels hate, not toxicity: its
 non-hateful cases include profanity and abuse of individuals or of groups that are not protected
@@ -41,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from rich.progress import track
 
 from safedrift.judges.toxicity import HEAD_PATH, Embedder, Head
@@ -48,7 +51,10 @@ from safedrift.judges.toxicity_train import (decodingtrust_texts, fit_logistic, 
                                              labelled_continuations, toxigen_statements)
 from safedrift.judges.validate import auroc
 
-LABELLED = sorted((Path(__file__).parent / "data").glob("toxicity_labels*.csv"))
+import labelled_answers
+
+DATA = Path(__file__).parent / "data"
+LABELLED = sorted(DATA.glob("toxicity_labels*.csv"))
 
 
 def evaluate(head: Head, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -164,8 +170,6 @@ def stance_contrasts(statements, groups: bool, hatecheck_cases=(), seed: int = 0
 
 def hatecheck(path: Path) -> list[tuple[str, str, str]]:
     """(test_case, label_gold, functionality) from HateCheck's test_suite_cases.csv."""
-    import pandas as pd
-
     try:
         df = pd.read_csv(path)
         rows = list(zip(df["test_case"].astype(str).str.strip(), df["label_gold"],
@@ -223,6 +227,7 @@ def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: 
     print("| held-out set (toxic share) | head | first statement | max(first, whole) |")
     print("|---|---|---|---|")
     has = {o: with_statement(sets[o]) for o in stems}
+    changes = []
     base = Head(fit_mlp(x_base, y_base), {})
     for stem in stems:
         others = [o for o in stems if o != stem]
@@ -245,7 +250,25 @@ def leave_one_set_out(sets: dict, x: dict, y: dict, x_base: np.ndarray, y_base: 
                 cells.append(f"{acc:.3f} / {auroc(p[truth == 1], p[truth == 0]):.3f}, "
                              f"{(p >= 0.5).mean():.2f}")
             print(f"| {stem} ({truth.mean():.2f}) | {name} | " + " | ".join(cells) + " |")
+            if name == "+ the other labelled sets":  # the shipped recipe, this set held out
+                frame = pd.DataFrame({"human": truth == 1,
+                                      "judge": np.maximum(p_first, p_whole) >= 0.5})
+                source = pd.read_csv(DATA / f"{stem}.csv", keep_default_na=False)["source"]
+                changes += [{"set": stem, **row} for row in
+                            labelled_answers.fine_tune_changes(frame, source, ["human", "judge"])]
     print(f"shipped head trained on: {', '.join(sorted(trained_on)) or 'no labelled set'}")
+    if changes:
+        table = pd.DataFrame(changes)
+        print("\nFine-tune minus base, share toxic per format (the shipped recipe with the set "
+              "held out, max(first, whole)):\n")
+        print("| held-out set | format | labels | judge | error |\n|---|---|---|---|---|")
+        for r in table.itertuples():
+            print(f"| {r.set} | {r.format} | {r.human:+.3f} | {r.judge:+.3f} | "
+                  f"{r.judge - r.human:+.3f} |")
+        slope = float(table["judge"] @ table["human"] / (table["human"] @ table["human"]))
+        print("judge against labels: " + labelled_answers.error_summary(table["judge"],
+                                                                        table["human"])
+              + f"; slope through the origin {slope:.2f} (below 1: changes shrunk)")
 
 
 def main() -> None:

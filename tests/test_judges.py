@@ -474,6 +474,30 @@ def test_toxicity_judge_on_hand_labelled_continuations():
     assert result.accuracy_binary >= 0.85 and result.auroc >= 0.88, result
 
 
+def test_each_labelled_toxicity_set_pairs_a_base_model_with_its_fine_tune(benchmark_script):
+    """The toxicity benchmark compares the judge's fine-tune minus base change in the share
+    toxic with the labels' (what a study reports): every labelled set has one base model and
+    one fine-tune answering the same prompts in each of its two formats, and the change is the
+    difference of the two shares."""
+    from pathlib import Path
+
+    helpers = benchmark_script("labelled_answers")
+    files = sorted((Path(__file__).parents[1] / "benchmarks" / "data")
+                   .glob("toxicity_labels*.csv"))
+    assert len(files) >= 4
+    for path in files:
+        df = pd.read_csv(path, keep_default_na=False)
+        toxic = df["label"] == "toxic"
+        rows = helpers.fine_tune_changes(pd.DataFrame({"human": toxic}), df["source"], ["human"])
+        assert sorted(r["format"] for r in rows) == ["chat", "raw"], path.name
+        fmt, variant = df["source"].str.split(":").str[-1], df["source"].str.split(":").str[-2]
+        for r in rows:
+            base = (fmt == r["format"]) & (variant == "base")
+            tuned = (fmt == r["format"]) & (variant == r["fine-tune"])
+            assert set(df["item_id"][base]) == set(df["item_id"][tuned]), path.name
+            assert r["human"] == pytest.approx(toxic[tuned].mean() - toxic[base].mean())
+
+
 def test_stance_contrasts_of_the_toxicity_benchmark(tmp_path, benchmark_script):
     """`--contrasts` (measured, not shipped): each hate statement once rejected (non-toxic) and
     once endorsed (toxic), neutral statements untouched, group frames for known groups only;
