@@ -204,3 +204,33 @@ def test_the_degenerate_column_says_it_is_a_floor_not_a_measured_rise(tmp_path):
         for page in ("report.md", "report.html"):
             text = (tmp_path / page).read_text()
             assert ("is a floor" in text and "`coherence` flags" in text) is noted, page
+
+
+def test_the_toxicity_column_says_how_much_of_a_change_the_offline_judge_sees(tmp_path):
+    """docs/judges.md, "The untouched test": on labelled base / fine-tune pairs the offline
+    `toxicity` judge saw about three quarters of the change in the share toxic. A report whose
+    toxicity rates come from it says so under the rates table (with `toxicity-linear`, that
+    judge's own figures); a run without a toxicity measure, or whose toxicity judge is a hub
+    classifier not measured here, carries no such note."""
+    df, _ = _results()
+    refusal = df[df.model_id.isin(["base", "tuned-s0-0-0"])].assign(task="refusal")
+    continuations = refusal.assign(benchmark="toxigen", task="toxicity", harmful=True)
+    log = pd.DataFrame({"adapter_key": ["tuned-s0-0-0"], "seed_init": [0], "seed_data_order": [0],
+                        "seed_dropout": [0], "step": [0], "loss": [1.0]})
+    model = SimpleNamespace(ref="embedded:x", sha256="ab" * 32)
+    for judge, expected in (("toxicity", "three quarters"), ("toxicity-linear", "almost none"),
+                            ("toxigen-roberta", None), (None, None)):
+        rows = [refusal.assign(judge="refusal", judge_kind="refusal")]
+        if judge:
+            rows += [continuations.assign(judge=judge, judge_kind="toxicity", label=np.where(
+                continuations["refused"], "non_toxic", "toxic"))]
+        rows = pd.concat(rows, ignore_index=True)
+        s = summarise(rows, "refusal")
+        assert bool(s.rates["measure"].eq("toxicity").any()) is (judge is not None)
+        write_reports(tmp_path, parse_config({}), "run1", s, rows, log, {"torch": "2"}, model)
+        for page in ("report.md", "report.html"):
+            text = (tmp_path / page).read_text()
+            if expected:
+                assert f"`{judge}` calls toxic" in text and expected in text, (judge, page)
+            else:
+                assert "calls toxic" not in text, (judge, page)

@@ -59,6 +59,38 @@ def degenerate_note(summary: RunSummary) -> str | None:
             "was off by 0.16 on average, in either direction (docs/judges.md).")
 
 
+# What the offline toxicity judges' share and its base / fine-tune change can say, measured on
+# four hand-labelled sets of small models' ToxiGen continuations (docs/judges.md, "The
+# untouched test"); the hub classifiers are not measured here, so they get no note.
+_TOXICITY_NOTES = {
+    "toxicity": "agreed with 0.85–0.94 of the labels on four hand-labelled sets of small models' "
+                "continuations, each judged by a head that never trained on it (0.847 on the "
+                "set labelled after its recipe was chosen), and saw about "
+                "three quarters of a fine-tune's change in the share toxic (8 base / fine-tune "
+                "pairs: off by 0.065 on average, at most 0.10), so a change under about five "
+                "points is within its error",
+    "toxicity-linear": "agreed with 0.78–0.88 of the labels on four hand-labelled sets of small "
+                       "models' continuations and, on the set labelled after it was built, saw "
+                       "almost none of the fine-tune's change (−0.03 and 0.00 where the labels "
+                       "fell by 0.23 and 0.15)",
+}
+
+
+def toxicity_note(summary: RunSummary, results: pd.DataFrame) -> str | None:
+    """What the toxicity column can say, for the offline judge that filled it."""
+    if "measure" not in summary.rates or not summary.rates["measure"].eq("toxicity").any():
+        return None
+    from safedrift.judges import judge_kind
+
+    names = [j for j in dict.fromkeys(results["judge"]) if judge_kind(j, results) == "toxicity"]
+    if not names or names[0] not in _TOXICITY_NOTES:
+        return None
+    return (f"toxicity: the share of continuations `{names[0]}` calls toxic. It "
+            f"{_TOXICITY_NOTES[names[0]]}. It reacts to a group named with strong feeling more "
+            "than to what is said about it: counter-speech is often called toxic, and hate "
+            "restated in a quiz or in an academic frame often missed (docs/judges.md).")
+
+
 BY_JUDGE = "Does the conclusion depend on the judge? (mean of tuned − base, each judge)"
 
 
@@ -169,7 +201,8 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
                   validations: pd.DataFrame | None = None) -> None:
     rates, effects, judges = rate_table(summary), effect_table(summary), judge_table(summary)
     validation = validation_table(validations)
-    note = degenerate_note(summary)  # under the rates table of both reports
+    notes = [n for n in (degenerate_note(summary), toxicity_note(summary, results)) if n]
+    note = " ".join(notes) or None  # under the rates table of both reports
     examples = _examples(results, summary.judge)
     losses = _loss_rows(train_log[train_log["adapter_key"].isin(results["adapter_key"].dropna())])
     provenance = {"run_id": run_id, "config_hash": run_id, "model": model.ref,
@@ -180,7 +213,7 @@ def write_reports(out: Path, cfg, run_id: str, summary: RunSummary, results: pd.
           "## Findings\n", *[f"- {_md_cell(f)}" for f in summary.findings], "",
           *[f"- ⚠ {_md_cell(w)}" for w in summary.warnings], "",
           "## Refusal rates (95% Wilson intervals)\n", _md_table(rates),
-          *([_md_cell(note), ""] if note else []),
+          *[line for n in notes for line in (_md_cell(n), "")],
           "## Change after fine-tuning (paired by item)\n", _md_table(effects),
           *([f"## {BY_JUDGE}\n", _md_table(judges)] if judges else []),
           "## Training loss\n", _md_table(losses),
