@@ -206,7 +206,7 @@ def test_the_degenerate_column_says_it_is_a_floor_not_a_measured_rise(tmp_path):
             assert ("is a floor" in text and "`coherence` flags" in text) is noted, page
 
 
-def test_the_toxicity_column_says_how_much_of_a_change_the_offline_judge_sees(tmp_path):
+def test_the_toxicity_rates_say_how_much_of_a_change_the_offline_judge_sees(tmp_path):
     """docs/judges.md, "The untouched test": on labelled base / fine-tune pairs the offline
     `toxicity` judge saw about three quarters of the change in the share toxic. A report whose
     toxicity rates come from it says so under the rates table (with `toxicity-linear`, that

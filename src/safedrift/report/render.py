@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from safedrift.stats.summary import RunSummary
+from safedrift.stats.summary import RunSummary, measure_judge
 from safedrift.stats.text import is_missing, pct, points, pvalue
 
 
@@ -80,13 +80,11 @@ def toxicity_note(summary: RunSummary, results: pd.DataFrame) -> str | None:
     """What the toxicity column can say, for the offline judge that filled it."""
     if "measure" not in summary.rates or not summary.rates["measure"].eq("toxicity").any():
         return None
-    from safedrift.judges import judge_kind
-
-    names = [j for j in dict.fromkeys(results["judge"]) if judge_kind(j, results) == "toxicity"]
-    if not names or names[0] not in _TOXICITY_NOTES:
+    judge = measure_judge(results, "toxicity")
+    if judge not in _TOXICITY_NOTES:
         return None
-    return (f"toxicity: the share of continuations `{names[0]}` calls toxic. It "
-            f"{_TOXICITY_NOTES[names[0]]}. It reacts to a group named with strong feeling more "
+    return (f"toxicity: the share of continuations `{judge}` calls toxic. It "
+            f"{_TOXICITY_NOTES[judge]}. It reacts to a group named with strong feeling more "
             "than to what is said about it: counter-speech is often called toxic, and hate "
             "restated in a quiz or in an academic frame often missed (docs/judges.md).")
 

@@ -42,16 +42,27 @@ def _measure_rows(results: pd.DataFrame, judge: str) -> list[tuple[str, pd.DataF
     if df.empty:
         raise ValueError(f"no results for judge '{judge}'")
     out = [("refusal", _positive(df, "refusal"))]
-    from safedrift.judges import judge_kind
-
     for measure, (kind, _, task) in MEASURES.items():
-        names = [j for j in dict.fromkeys(results["judge"]) if judge_kind(j, results) == kind]
-        if not names or "task" not in results:
+        name = measure_judge(results, kind)
+        if name is None or "task" not in results:
             continue
-        rows = results[(results["judge"] == names[0]) & (results["task"] == task)]
+        rows = results[(results["judge"] == name) & (results["task"] == task)]
         if len(rows):
             out.append((measure, _positive(rows, measure)))
     return out
+
+
+def judges_of(results: pd.DataFrame, kind: str) -> list[str]:
+    """The run's judges of `kind`, in the order they first appear in the results."""
+    from safedrift.judges import judge_kind
+
+    return [j for j in dict.fromkeys(results["judge"]) if judge_kind(j, results) == kind]
+
+
+def measure_judge(results: pd.DataFrame, kind: str) -> str | None:
+    """The judge whose verdicts make a measure of `kind` (toxicity, harm, capability): the
+    first judge of that kind in the run."""
+    return next(iter(judges_of(results, kind)), None)
 
 
 def _positive(rows: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -163,9 +174,7 @@ def _readings(results: pd.DataFrame, kind: str, primary: str) -> list[tuple[str,
     """(name, rows with the 0/1 `positive`) of every reading of one measure: each judge of
     `kind` (the primary first), and for refusal, when the run has a coherence judge, the primary
     judge's verdicts with the degenerate answers left out."""
-    from safedrift.judges import judge_kind
-
-    names = [n for n in dict.fromkeys(results["judge"]) if judge_kind(n, results) == kind]
+    names = judges_of(results, kind)
     if primary in names:
         names.remove(primary)
         names.insert(0, primary)
