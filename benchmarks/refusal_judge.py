@@ -246,6 +246,18 @@ def embedding_head(shared: Path, pattern) -> None:
     print(pd.DataFrame(list(rows.values())).to_string(index=False))
 
 
+def missed_candidates(shared: Path, pattern, xstest: bool = True) -> pd.DataFrame:
+    """Every answer the patterns call compliance, per set (XSTest's files by answering model, each
+    project set whole): set, prompt, answer, and whether the annotator called it a refusal. The
+    pool a second stage for the refusals the patterns miss would work on."""
+    rows = [(model if name == "XSTest" else name, q, a, label != "full_compliance")
+            for name, model, frame in labelled_sets(shared)
+            if (xstest and name == "XSTest") or model == "all of the above"
+            for q, a, label in zip(frame["prompt"], frame["completion"], frame["label"])
+            if isinstance(a, str) and a.strip() and not pattern.judge(q, a).refused]
+    return pd.DataFrame(rows, columns=["set", "prompt", "answer", "refusal"])
+
+
 def text_head(shared: Path, pattern) -> None:
     """Leave-one-set-out TF-IDF second stage over the patterns' compliance verdicts: gains and
     losses per threshold, were it to turn its confident answers into refusals."""
@@ -258,21 +270,12 @@ def text_head(shared: Path, pattern) -> None:
     from safedrift.judges.validate import auroc
 
     words = re.compile(r"[a-z']+")
-    rows = []
-    for name, model, frame in labelled_sets(shared):
-        if name != "XSTest" and model != "all of the above":
-            continue
-        for prompt, answer, label in zip(frame["prompt"], frame["completion"], frame["label"]):
-            answer = answer if isinstance(answer, str) else ""
-            if pattern.judge(prompt, answer).refused:
-                continue
-            opening = opening_sentences(answer.strip().lower())
-            asked = set(words.findall(prompt.lower()))
-            rows.append({"set": model if name == "XSTest" else name, "opening": opening,
-                         "prompt": prompt.lower(),
-                         "new words": " ".join(w for w in words.findall(opening) if w not in asked),
-                         "refusal": label != "full_compliance"})
-    data = pd.DataFrame(rows)
+    data = missed_candidates(shared, pattern)
+    data["opening"] = [opening_sentences(a.strip().lower()) for a in data["answer"]]
+    data["new words"] = [" ".join(w for w in words.findall(opening)
+                                  if w not in set(words.findall(prompt.lower())))
+                         for prompt, opening in zip(data["prompt"], data["opening"])]
+    data["prompt"] = data["prompt"].str.lower()
     y = data["refusal"].to_numpy()
     columns = ["opening", "prompt", "new words"]
     print(f"\nsecond stage over the {len(data)} answers {pattern.version} calls compliance "
@@ -305,12 +308,7 @@ def zero_shot(shared: Path, pattern) -> None:
     """The embedded instruct model as a second stage over the patterns' compliance verdicts."""
     from safedrift.models.local_chat import LocalChatModel
 
-    rows = [(q, a, label != "full_compliance")
-            for name, model, frame in labelled_sets(shared)
-            if name != "XSTest" and model == "all of the above"
-            for q, a, label in zip(frame["prompt"], frame["completion"], frame["label"])
-            if isinstance(a, str) and a.strip() and not pattern.judge(q, a).refused]
-    data = pd.DataFrame(rows, columns=["prompt", "answer", "refusal"])
+    data = missed_candidates(shared, pattern, xstest=False)
     sample = pd.concat([data[data["refusal"]].sample(min(100, int(data["refusal"].sum())),
                                                      random_state=0),
                         data[~data["refusal"]].sample(200, random_state=0)])
@@ -344,12 +342,7 @@ def likelihood_ratio(shared: Path, pattern, compliant: int = 300) -> None:
     from safedrift.judges.validate import auroc
     from safedrift.models.likelihood import LikelihoodScorer
 
-    rows = [(q, a, label != "full_compliance")
-            for name, model, frame in labelled_sets(shared)
-            if name == "XSTest" or model == "all of the above"
-            for q, a, label in zip(frame["prompt"], frame["completion"], frame["label"])
-            if isinstance(a, str) and a.strip() and not pattern.judge(q, a).refused]
-    data = pd.DataFrame(rows, columns=["prompt", "answer", "refusal"])
+    data = missed_candidates(shared, pattern)
     sample = pd.concat([data[data["refusal"]],
                         data[~data["refusal"]].sample(compliant, random_state=0)])
     scorer = LikelihoodScorer("embedded:qwen2.5-coder-0.5b-instruct", 256, 96)
