@@ -172,6 +172,21 @@ def test_real_new_benchmark_files(shared_data, name, path, n, n_harmful, n_categ
         assert all(i.prompt.endswith("-") and "\\n" not in i.prompt for i in items)
 
 
+def test_tables_keep_their_full_width_in_a_pipe_or_log_file(capsys, monkeypatch):
+    """Written to a pipe or log (capsys is not a terminal) without COLUMNS, tables are not laid
+    out for 80 columns: no name cut short with "…", no word folded across lines."""
+    from safedrift.cli import main
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["benchmarks"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines()
+            if line.count("│") > 3 and line.split("│")[1].strip()}
+    assert {"smoke-harmful", "smoke-harmless", "advbench", "do-not-answer"} <= rows.keys()
+    assert "hub walledai/AdvBench, or path: FILE" in rows["advbench"]
+
+
 def test_benchmarks_command_says_where_each_loads_from(capsys, monkeypatch):
     from safedrift.cli import main
 

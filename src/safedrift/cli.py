@@ -459,9 +459,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _console() -> Console:
+    """The CLI's console. Written to a pipe or a log file (`nohup`, `| tee`), rich would lay
+    tables out for 80 columns, folding words and cutting names short with "…"; there, unless
+    COLUMNS says otherwise, tables keep their full width and lines are not wrapped."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=1000)
+    return console
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console()
+    console = _console()
     handlers = {"quickstart": _cmd_run, "run": _cmd_run, "benchmarks": _cmd_benchmarks, "plan": _cmd_plan,
                 "judges": _cmd_judges, "export": _cmd_export, "analyze": _cmd_analyze,
                 "vllm-command": _cmd_vllm_command}
