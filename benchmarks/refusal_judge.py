@@ -272,9 +272,9 @@ def text_head(shared: Path, pattern) -> None:
     words = re.compile(r"[a-z']+")
     data = missed_candidates(shared, pattern)
     data["opening"] = [opening_sentences(a.strip().lower()) for a in data["answer"]]
-    data["new words"] = [" ".join(w for w in words.findall(opening)
-                                  if w not in set(words.findall(prompt.lower())))
-                         for prompt, opening in zip(data["prompt"], data["opening"])]
+    asked = [set(words.findall(prompt.lower())) for prompt in data["prompt"]]
+    data["new words"] = [" ".join(w for w in words.findall(opening) if w not in said)
+                         for said, opening in zip(asked, data["opening"])]
     data["prompt"] = data["prompt"].str.lower()
     y = data["refusal"].to_numpy()
     columns = ["opening", "prompt", "new words"]

@@ -172,6 +172,12 @@ def test_real_new_benchmark_files(shared_data, name, path, n, n_harmful, n_categ
         assert all(i.prompt.endswith("-") and "\\n" not in i.prompt for i in items)
 
 
+def _rows_by_name(out: str) -> dict[str, str]:
+    """The rows of a printed rich table, keyed by their first cell."""
+    return {line.split("│")[1].strip(): line for line in out.splitlines()
+            if line.count("│") > 3 and line.split("│")[1].strip()}
+
+
 def test_tables_keep_their_full_width_in_a_pipe_or_log_file(capsys, monkeypatch):
     """Written to a pipe or log (capsys is not a terminal) without COLUMNS, tables are not laid
     out for 80 columns: no name cut short with "…", no word folded across lines."""
@@ -181,8 +187,7 @@ def test_tables_keep_their_full_width_in_a_pipe_or_log_file(capsys, monkeypatch)
     assert main(["benchmarks"]) == 0
     out = capsys.readouterr().out
     assert "…" not in out
-    rows = {line.split("│")[1].strip(): line for line in out.splitlines()
-            if line.count("│") > 3 and line.split("│")[1].strip()}
+    rows = _rows_by_name(out)
     assert {"smoke-harmful", "smoke-harmless", "advbench", "do-not-answer"} <= rows.keys()
     assert "hub walledai/AdvBench, or path: FILE" in rows["advbench"]
 
@@ -192,8 +197,7 @@ def test_benchmarks_command_says_where_each_loads_from(capsys, monkeypatch):
 
     monkeypatch.setenv("COLUMNS", "400")
     assert main(["benchmarks"]) == 0
-    lines = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines()
-             if line.count("│") > 3 and line.split("│")[1].strip()}
+    lines = _rows_by_name(capsys.readouterr().out)
     assert "hub walledai/AdvBench, or path: FILE" in lines["advbench"]
     assert "FOLDER of *.txt or one FILE" in lines["do-not-answer"]
     assert "path: FOLDER of *.json or one FILE (from GitHub vinid/safety-tuned-llamas" \
