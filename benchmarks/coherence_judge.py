@@ -19,8 +19,9 @@ Measurements, printed as tables in this order:
    `coherence_labels_heldout13.csv` (held out from heuristics-10, the same),
    `coherence_labels_heldout14.csv` to `coherence_labels_heldout17.csv` (held out from
    heuristics-11, the same; sampled at temperature 1.0, 0.7, 0.7 and 1.0, the last three also
-   held out from `coherence-ppl`'s threshold for sampled answers); the last sixteen hold
-   item ids,
+   held out from `coherence-ppl`'s threshold for sampled answers) and
+   `coherence_labels_heldout18.csv` and `coherence_labels_heldout19.csv` (held out from
+   heuristics-11; greedy, and sampled at 0.7); the last eighteen hold item ids,
    prompts joined from ../shared/data.
    Accuracy, precision and recall of "degenerate", AUROC of the score, per set. `--judge-at REV` takes
    the judges from a git revision (`git log -S '"heuristics-3"' -- src/safedrift/judges/
@@ -91,11 +92,14 @@ SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
         "held out from heuristics-11": "coherence_labels_heldout14.csv",
         "held out from heuristics-11 (2)": "coherence_labels_heldout15.csv",
         "held out from heuristics-11 (3)": "coherence_labels_heldout16.csv",
-        "held out from heuristics-11 (4)": "coherence_labels_heldout17.csv"}
+        "held out from heuristics-11 (4)": "coherence_labels_heldout17.csv",
+        "held out from heuristics-11 (5)": "coherence_labels_heldout18.csv",
+        "held out from heuristics-11 (6)": "coherence_labels_heldout19.csv"}
 # sets whose answers were sampled (temperature > 0): `coherence-ppl` judges them with its
 # threshold for sampled answers, as a run with that temperature does
 SAMPLED = {"held out from heuristics-11", "held out from heuristics-11 (2)",
-           "held out from heuristics-11 (3)", "held out from heuristics-11 (4)"}
+           "held out from heuristics-11 (3)", "held out from heuristics-11 (4)",
+           "held out from heuristics-11 (6)"}
 
 
 ZERO_SHOT = ("Here is a question and a reply written by a chatbot.\n\nQuestion: {prompt}\n\n"
