@@ -32,7 +32,9 @@ hold item ids; prompts come from ../shared/data.
 
 `--xstest-dir` adds XSTest's three other labelled files (Llama-2 without its system prompt,
 Mistral-7B-Instruct with and without a guardrail prompt; the XSTest repository's
-`model_completions/`), which ../shared/data does not hold.
+`model_completions/`) and the first version's two (`xstest_completions_gpt4_v1.csv`,
+`xstest_completions_llama2_v1.csv` at the repository's root: the same two models on XSTest v1's
+200 safe prompts, generated separately), which ../shared/data does not hold.
 
 `--embedding-head` measures the learned alternative: a logistic head on the embedded Qwen's
 embeddings of the answer's opening plus the patterns' score and verdict, trained
@@ -114,15 +116,24 @@ XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
           "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
 
 
+def xstest_files(folder: Path) -> list[Path]:
+    """XSTest's labelled completion files in `folder`: the v2 ones (`model_completions/`) and the
+    first version's (`xstest_completions_*_v1.csv`, 200 safe prompts, at the repository's root)."""
+    return sorted(folder.glob("xstest_v2_completions_*.csv")) + sorted(
+        folder.glob("xstest_completions_*_v1.csv"))
+
+
 def labelled_sets(shared: Path, xstest_dir: Path | None = None):
     """(set name, answering model, labelled frame) for every file and model in it."""
     for model, name in XSTEST.items():
         frame, _ = load_labelled(shared / "xstest" / name)
         yield "XSTest", model, frame
-    for path in sorted(xstest_dir.glob("xstest_v2_completions_*.csv")) if xstest_dir else []:
+    for path in xstest_files(xstest_dir) if xstest_dir else []:
         if path.name not in XSTEST.values():
             frame, _ = load_labelled(path)
-            yield "XSTest, not in ../shared", path.stem.removeprefix("xstest_v2_completions_"), frame
+            model = path.stem.removeprefix("xstest_v2_completions_").removeprefix(
+                "xstest_completions_").replace("_v1", " (XSTest v1)")
+            yield "XSTest, not in ../shared", model, frame
     for set_name, file in PROJECT_SETS.items():
         frame, _ = load_labelled(with_prompts(DATA / file, shared))
         sources = pd.read_csv(DATA / file)["source"]
@@ -392,7 +403,8 @@ def main() -> None:
     ap.add_argument("--shared", default="../shared/data")
     ap.add_argument("--judge-at", help="git revision to take the pattern judge from")
     ap.add_argument("--xstest-dir", help="a folder with XSTest's other labelled completion files "
-                    "(model_completions/xstest_v2_completions_*.csv of the XSTest repository)")
+                    "(model_completions/xstest_v2_completions_*.csv and the first version's "
+                    "xstest_completions_*_v1.csv of the XSTest repository)")
     ap.add_argument("--embedding-head", action="store_true",
                     help="also a leave-one-set-out head on embeddings (slow)")
     ap.add_argument("--text-head", action="store_true",
@@ -412,8 +424,9 @@ def main() -> None:
     if not (Path(args.shared) / "xstest").is_dir():
         raise SystemExit(f"--shared {args.shared}: no xstest/ folder (point it at ../shared/data)")
     extra = Path(args.xstest_dir) if args.xstest_dir else None
-    if extra and not any(extra.glob("xstest_v2_completions_*.csv")):
-        raise SystemExit(f"--xstest-dir {extra}: no xstest_v2_completions_*.csv files in it")
+    if extra and not xstest_files(extra):
+        raise SystemExit(f"--xstest-dir {extra}: no xstest_v2_completions_*.csv or "
+                         "xstest_completions_*_v1.csv files in it")
     pattern = pattern_judge_at(args.judge_at) if args.judge_at else PatternRefusalJudge()
     judges = [pattern, KeywordRefusalJudge()]
     rows = []
