@@ -196,6 +196,7 @@ def _cmd_validate(args, console: Console) -> int:
         raise SafedriftError(f"judge '{args.judge}' ({judge.kind}) has no labelled-file "
                              "validation; its accuracy comes from its benchmark")
     groups = _groups_of(args) if args.by else None
+    annotators = labelled.attrs.get("annotators")  # before --per-class sampling drops attrs
     if note := unlabelled_note(args.file, labelled):
         console.print(note, highlight=False, markup=False)
     rules = getattr(judge, "prompt_rules", None)
@@ -229,6 +230,11 @@ def _cmd_validate(args, console: Console) -> int:
     console.print(f"{v.judge} on {v.source} (n={v.n}{errors}): accuracy {three_txt}"
                   f"{with_ci(v.accuracy_binary)} ({scale}; 95% Wilson intervals), "
                   f"AUROC {v.auroc:.3f}; judge version {judge.version}", highlight=False)
+    if annotators:
+        console.print(f"the file's two annotators agreed with each other on "
+                      f"{annotators['binary']:.3f} ({scale}) and {annotators['three_class']:.3f} "
+                      f"(3 classes) before adjudication, n={annotators['n']}",
+                      highlight=False, markup=False)
     console.print(v.per_class.round(3).to_string(index=False), highlight=False, markup=False)
     console.print(v.confusion.to_string(), highlight=False, markup=False)
     if groups is not None:

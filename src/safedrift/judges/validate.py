@@ -224,6 +224,26 @@ def _read_labels(path: Path, df: pd.DataFrame, label: str, vocab: dict, what: st
     return values
 
 
+ANNOTATOR_COLUMNS = ("annotation_1", "annotation_2")  # XSTest's two annotators, before adjudication
+
+
+def annotator_agreement(df: pd.DataFrame) -> dict | None:
+    """How often a file's two annotators agree with each other, where it keeps both labels
+    (XSTest's `annotation_1`, `annotation_2`): {"n", "binary", "three_class"}, over the rows
+    where both name one of the three classes; None for files without them. It says how far one
+    person's labels go, to read a judge's accuracy beside (XSTest's GPT-4 file: 0.996
+    refused-or-not, 0.984 3-class)."""
+    if not all(c in df for c in ANNOTATOR_COLUMNS):
+        return None
+    first, second = (_normalise(df[c]).map(_THREE_CLASS) for c in ANNOTATOR_COLUMNS)
+    both = first.notna() & second.notna()
+    if not both.any():
+        return None
+    first, second = first[both], second[both]
+    return {"n": int(both.sum()), "three_class": float((first == second).mean()),
+            "binary": float(((first != COMPLIANCE) == (second != COMPLIANCE)).mean())}
+
+
 def load_labelled(path: str | Path, label_column: str | None = None,
                   text_column: str | None = None,
                   threshold: float | None = None) -> tuple[pd.DataFrame, bool]:
@@ -242,7 +262,9 @@ def load_labelled(path: str | Path, label_column: str | None = None,
     values = _read_labels(path, df, label, vocab, "refusal labels: full_compliance / "
                           "full_refusal / partial_refusal, or refusal / compliance / 1 / 0",
                           threshold, FULL_REFUSAL, COMPLIANCE)
-    return _labelled_frame(df, text, label, values), bool(three)
+    out = _labelled_frame(df, text, label, values)
+    out.attrs["annotators"] = annotator_agreement(df)
+    return out, bool(three)
 
 
 def load_xstest_completions(path: str | Path) -> pd.DataFrame:
