@@ -438,10 +438,14 @@ def main() -> None:
             row[f"{judge.name} binary"] = round(v.accuracy_binary, 3)
             if frame["label"].eq("partial_refusal").any():
                 row[f"{judge.name} 3-class"] = round(v.accuracy_3class, 3)
+        if agreed := frame.attrs.get("annotators"):  # XSTest's files keep both annotators
+            row["annotators binary"] = round(agreed["binary"], 3)
+            row["annotators 3-class"] = round(agreed["three_class"], 3)
         rows.append(row)
     table = pd.DataFrame(rows).astype(object).fillna("")
     print(f"judges: {', '.join(f'{j.name} ({j.version})' for j in judges)}; 3-class only "
-          "where the labels have partial refusals")
+          "where the labels have partial refusals; annotators: how often a file's two annotators "
+          "agreed before adjudication, where it keeps both")
     print(table.to_string(index=False))
     if args.embedding_head:
         embedding_head(Path(args.shared), pattern)
