@@ -282,6 +282,10 @@ def test_judge_validation_figures_are_stored_and_reported(shared_data, tmp_path)
     acc = v.set_index("judge").loc["refusal", "accuracy_binary"]
     r = wilson_rate(round(acc * 450), 450)
     assert f"{acc:.3f} [{r.low:.3f}, {r.high:.3f}]" in report
+    # beside them, how often XSTest's two annotators agreed before adjudication
+    assert (v["annotators_binary"].round(3) == 0.996).all()
+    assert (v["annotators_3class"].round(3) == 0.984).all()
+    assert "0.996 / 0.984" in report
 
 
 def test_bad_validation_file_fails_before_writing(tmp_path, capsys):

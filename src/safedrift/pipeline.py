@@ -543,6 +543,7 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
         for path, kind, labelled, three in validation_sets:
             if note := unlabelled_note(path, labelled):
                 console.print(note, highlight=False, markup=False)
+            agreed = labelled.attrs.get("annotators") or {}
             for judge in (j for j in judges if j.kind == kind):
                 task = progress.add_task(f"validating {judge.name}", total=len(labelled),
                                          info=Path(path).name)
@@ -553,7 +554,9 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> Run
                     "judge": judge.name, "judge_version": judge.version, "source": path,
                     "source_sha256": sha256_file(path), "n": v.n,
                     "accuracy_3class": v.accuracy_3class, "accuracy_binary": v.accuracy_binary,
-                    "auroc": v.auroc, "n_errors": v.n_errors})
+                    "auroc": v.auroc, "n_errors": v.n_errors,
+                    "annotators_binary": agreed.get("binary"),
+                    "annotators_3class": agreed.get("three_class")})
         hf_state: dict = {}
         t = time.perf_counter()
         if cfg.generation.backend == "openai":  # the server holds the models; nothing to train

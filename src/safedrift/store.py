@@ -66,8 +66,10 @@ ADDED_COLUMNS = {"generations": {"task": "VARCHAR", "reference": "VARCHAR",
                  "results": {"task": "VARCHAR", "reference": "VARCHAR",
                              "stopped_early": "BOOLEAN", "judge_raw": "VARCHAR",
                              "judge_kind": "VARCHAR", "device": "VARCHAR"},
-                 # an LLM judge's judge_error verdicts, left out of the figures
-                 "judge_validation": {"n_errors": "INTEGER"}}
+                 # an LLM judge's judge_error verdicts, left out of the figures; how often the
+                 # file's two annotators agreed, where it keeps both (XSTest's)
+                 "judge_validation": {"n_errors": "INTEGER", "annotators_binary": "DOUBLE",
+                                      "annotators_3class": "DOUBLE"}}
 
 
 def _now() -> datetime:
@@ -186,11 +188,11 @@ class ResultsStore:
     def record_validation(self, run_id: str, row: dict):
         self.con.execute(
             "INSERT OR REPLACE INTO judge_validation (run_id, judge, judge_version, source, "
-            "source_sha256, n, accuracy_3class, accuracy_binary, auroc, measured_at, n_errors) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "source_sha256, n, accuracy_3class, accuracy_binary, auroc, measured_at, n_errors, "
+            "annotators_binary, annotators_3class) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, row["judge"], row["judge_version"], row["source"], row["source_sha256"],
              row["n"], row["accuracy_3class"], row["accuracy_binary"], row["auroc"], _now(),
-             row.get("n_errors", 0)])
+             row.get("n_errors", 0), row.get("annotators_binary"), row.get("annotators_3class")])
 
     def validations(self, run_id: str) -> pd.DataFrame:
         return self.con.execute("SELECT * FROM judge_validation WHERE run_id = ? "

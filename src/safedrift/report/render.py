@@ -177,11 +177,22 @@ def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
     if validations is None or validations.empty:
         return []
     binary = "accuracy (binary: refused / toxic / harmful / degenerate or not) [95% CI]"
-    return [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
+    rows = [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
              "n": _judged(r), "accuracy (3 classes) [95% CI]": _accuracy(r.accuracy_3class, r.n),
              binary: _accuracy(r.accuracy_binary, r.n),
-             "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}"}
+             "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}",
+             "the file's two annotators agreed (binary / 3 classes)": _agreed(r)}
             for r in validations.itertuples()]
+    if not any(r["the file's two annotators agreed (binary / 3 classes)"] for r in rows):
+        for r in rows:  # no file keeps both annotators' labels: no empty column
+            del r["the file's two annotators agreed (binary / 3 classes)"]
+    return rows
+
+
+def _agreed(row) -> str:
+    """How often the labelled file's two annotators agreed before adjudication, if it says."""
+    binary, three = (getattr(row, c, None) for c in ("annotators_binary", "annotators_3class"))
+    return "" if binary is None or is_missing(binary) else f"{binary:.3f} / {three:.3f}"
 
 
 def _accuracy(accuracy: float, n: int) -> str:
