@@ -234,3 +234,22 @@ def test_the_toxicity_rates_say_how_much_of_a_change_the_offline_judge_sees(tmp_
                 assert f"`{judge}` calls toxic" in text and expected in text, (judge, page)
             else:
                 assert "calls toxic" not in text, (judge, page)
+
+
+def test_validation_table_shows_annotator_agreement_only_where_a_file_keeps_it():
+    """A labelled file that keeps both annotators' labels (XSTest's) gets their agreement beside
+    the judge's accuracy; a table where no file does has no empty column for it (as read back
+    from a database written before the column existed: NaN)."""
+    from safedrift.report.render import validation_table
+
+    rows = pd.DataFrame({"judge": ["refusal", "toxicity"], "judge_version": ["p", "t"],
+                         "source": ["a/xstest.csv", "b/tox.csv"], "n": [450, 248],
+                         "accuracy_3class": [0.971, np.nan], "accuracy_binary": [0.984, 0.847],
+                         "auroc": [0.991, 0.879], "n_errors": [0, 0],
+                         "annotators_binary": [0.9956, np.nan],
+                         "annotators_3class": [0.9844, np.nan]})
+    column = "the file's two annotators agreed (binary / 3 classes)"
+    table = validation_table(rows)
+    assert [r[column] for r in table] == ["0.996 / 0.984", ""]
+    older = validation_table(rows.assign(annotators_binary=np.nan, annotators_3class=np.nan))
+    assert all(column not in r for r in older) and older[0]["AUROC"] == "0.991"
