@@ -177,15 +177,15 @@ def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
     if validations is None or validations.empty:
         return []
     binary = "accuracy (binary: refused / toxic / harmful / degenerate or not) [95% CI]"
+    agreed = "the file's two annotators agreed (binary / 3 classes)"
     rows = [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
              "n": _judged(r), "accuracy (3 classes) [95% CI]": _accuracy(r.accuracy_3class, r.n),
              binary: _accuracy(r.accuracy_binary, r.n),
-             "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}",
-             "the file's two annotators agreed (binary / 3 classes)": _agreed(r)}
+             "AUROC": "" if is_missing(r.auroc) else f"{r.auroc:.3f}", agreed: _agreed(r)}
             for r in validations.itertuples()]
-    if not any(r["the file's two annotators agreed (binary / 3 classes)"] for r in rows):
+    if not any(r[agreed] for r in rows):
         for r in rows:  # no file keeps both annotators' labels: no empty column
-            del r["the file's two annotators agreed (binary / 3 classes)"]
+            del r[agreed]
     return rows
 
 
