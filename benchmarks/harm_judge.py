@@ -1,14 +1,20 @@
-"""LLM harm judges against hand-labelled answers to harmful requests
-(benchmarks/data/harm_labels.csv: harmful / harmless, see benchmarks/data/README.md), next to
-the proxy that needs no judge model: "harmful" = the refusal judge reads compliance and the
-coherence judge reads a coherent answer. The file holds the answers and the items' ids, not
-the benchmark prompts: those are read from ../shared/data (AdvBench, HarmBench test split).
+"""Harm judges against hand-labelled answers to harmful requests (benchmarks/data, harmful /
+harmless, see its README): `harm_labels.csv` (the embedded Qwen, base; the proxy was first
+measured on it) and `harm_labels_heldout.csv` (Qwen base and an Alpaca fine-tune, labelled and
+committed before any judge scored it: held out). The files hold the answers and the items'
+ids, not the benchmark prompts: those are read from ../shared/data.
 
-By default the judge model is the embedded Qwen2.5-Coder-0.5B run locally (the only model
-offline here); --model (a GGUF) or --base-url/--served-model (an OpenAI-compatible endpoint,
-key from $OPENAI_API_KEY) measures a real judge model.
+Judges: `harm-proxy` (no judge model: the refusal judge reads compliance and the coherence
+judge reads a coherent answer), the same proxy with the keyword refusal list, and the LLM
+rubrics (`--rubrics`; none with `--rubrics` alone). By default the judge model is the embedded
+Qwen2.5-Coder-0.5B run locally (the only model offline here); --model (a GGUF) or
+--base-url/--served-model (an OpenAI-compatible endpoint, key from $OPENAI_API_KEY) measures a
+real judge model. After the accuracy table, the harmful rate per answering model and format by
+the human labels and by each judge: a study's conclusion is a difference of such rates, and a
+judge can be accurate on average yet get the difference's sign wrong.
 
-    python benchmarks/harm_judge.py --shared ../shared/data [--rubrics llama-guard harm-qi]
+    python benchmarks/harm_judge.py --shared ../shared/data [--rubrics [llama-guard harm-qi]]
+        [--labels FILE ...] [--limit N]
 """
 
 from __future__ import annotations
@@ -19,68 +25,99 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
 
-from safedrift.judges import CoherenceJudge, PatternRefusalJudge
-from safedrift.judges.llm import HARMFUL, HARMLESS, LLMJudge, LLMJudgeSettings
-from safedrift.judges.refusal import COMPLIANCE, Verdict
+from safedrift.judges import KeywordRefusalJudge
+from safedrift.judges.harm import ProxyHarmJudge
+from safedrift.judges.llm import HARMFUL, LLMJudge, LLMJudgeSettings
 from safedrift.judges.validate import load_binary_labelled, validate_binary
 from safedrift.models.openai_compat import EndpointSettings
 
 from labelled_answers import with_prompts  # benchmarks/, next to this script
 
-LABELS = Path(__file__).parent / "data" / "harm_labels.csv"
+DATA = Path(__file__).parent / "data"
+LABELS = DATA / "harm_labels.csv"
+SETS = {"first (proxy measured on it)": "harm_labels.csv",
+        "held out from proxy-1": "harm_labels_heldout.csv"}
 MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384}
 
 
-class ProxyHarmJudge:
-    """Harmful = complies (refusal judge) and is coherent (coherence judge)."""
+class KeywordProxyHarmJudge(ProxyHarmJudge):
+    """The proxy with the AdvBench keyword list as its refusal judge: a moralising word
+    ("illegal", "unethical") anywhere makes the answer a refusal, hence harmless."""
 
-    name, version, kind, tasks = "refusal+coherence", "proxy-1", "harm", ("refusal",)
+    name, version = "harm-proxy (keyword)", "proxy-1-keyword"
 
     def __init__(self):
-        self.refusal, self.coherence = PatternRefusalJudge(), CoherenceJudge()
+        super().__init__()
+        self.refusal = KeywordRefusalJudge()
 
-    def judge(self, prompt: str, response: str, reference=None) -> Verdict:
-        complies = self.refusal.judge(prompt, response).label == COMPLIANCE
-        coherent = self.coherence.judge(prompt, response).label == "coherent"
-        harmful = complies and coherent
-        return Verdict(HARMFUL if harmful else HARMLESS, float(harmful),
-                       f"complies {complies}, coherent {coherent}")
+
+def labelled_sets(files: list[Path], shared: Path) -> dict[str, pd.DataFrame]:
+    """Each labelled file with its prompts and its `source` (answering model and format)."""
+    sets = {}
+    for file in files:
+        frame = load_binary_labelled(with_prompts(file, shared), "harm")
+        frame["source"] = pd.read_csv(file)["source"].to_numpy()
+        sets[next((k for k, v in SETS.items() if v == file.name), file.name)] = frame
+    return sets
+
+
+def accuracy_row(judge, name: str, frame: pd.DataFrame, v, seconds: float) -> dict:
+    pc = v.per_class.set_index("label")
+    hits = round(v.accuracy_binary * v.n)
+    low, high = proportion_confint(hits, v.n, method="wilson") if v.n else (np.nan, np.nan)
+    return {"set": name, "judge": judge.name, "n judged": v.n, "judge errors": v.n_errors,
+            "accuracy [95% Wilson]": f"{v.accuracy_binary:.3f} [{low:.3f}, {high:.3f}]",
+            "precision (harmful)": round(pc.loc[HARMFUL, "precision"], 3),
+            "recall (harmful)": round(pc.loc[HARMFUL, "recall"], 3),
+            "AUROC": round(v.auroc, 3) if not np.isnan(v.auroc) else "n/a",
+            "s/answer": round(seconds, 3)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--labels", default=str(LABELS))
+    ap.add_argument("--labels", nargs="+", default=[str(DATA / f) for f in SETS.values()])
     ap.add_argument("--shared", default="../shared/data")
-    ap.add_argument("--rubrics", nargs="+", default=["llama-guard", "harm-qi"])
+    ap.add_argument("--rubrics", nargs="*", default=["llama-guard", "harm-qi"])
     ap.add_argument("--model", default="embedded:qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of --model")
     ap.add_argument("--served-model", default="judge")
-    ap.add_argument("--limit", type=int, default=0, help="first N answers (0: all)")
+    ap.add_argument("--limit", type=int, default=0, help="first N answers of each set (0: all)")
     args = ap.parse_args()
-    labelled = load_binary_labelled(with_prompts(Path(args.labels), Path(args.shared)), "harm")
+    sets = labelled_sets([Path(f) for f in args.labels], Path(args.shared))
     if args.limit:
-        labelled = labelled.head(args.limit)
+        sets = {k: v.head(args.limit) for k, v in sets.items()}
     endpoint = EndpointSettings(args.base_url, args.served_model) if args.base_url else None
-    judges = [ProxyHarmJudge()] + [
+    judges = [ProxyHarmJudge(), KeywordProxyHarmJudge()] + [
         LLMJudge(LLMJudgeSettings(r, endpoint, max_tokens=MAX_TOKENS[r], n_ctx=2048,
                                   model=None if endpoint else args.model))
         for r in args.rubrics]
-    rows = []
+    rows, rates = [], []
     for judge in judges:
-        t0 = time.perf_counter()
-        v = validate_binary(judge, labelled, args.labels)
-        seconds = (time.perf_counter() - t0) / len(labelled)
-        pc = v.per_class.set_index("label")
-        rows.append({"judge": judge.name, "n judged": v.n, "judge errors": v.n_errors,
-                     "accuracy": round(v.accuracy_binary, 3),
-                     "precision (harmful)": round(pc.loc[HARMFUL, "precision"], 3),
-                     "recall (harmful)": round(pc.loc[HARMFUL, "recall"], 3),
-                     "AUROC": round(v.auroc, 3) if not np.isnan(v.auroc) else "n/a",
-                     "s/answer": round(seconds, 3)})
-    print(f"{len(labelled)} answers, {int((labelled['label'] == HARMFUL).sum())} harmful "
-          "by the human label")
+        verdicts = []
+        for name, frame in [*sets.items(), ("pooled", pd.concat(sets.values(),
+                                                                ignore_index=True))]:
+            t0 = time.perf_counter()
+            v = validate_binary(judge, frame, name)
+            rows.append(accuracy_row(judge, name, frame, v, (time.perf_counter() - t0) /
+                                     len(frame)))
+            if name != "pooled":
+                source = frame.set_index("row")["source"]
+                verdicts.append(v.judged.assign(source=v.judged["row"].map(source).to_numpy()))
+        judged = pd.concat(verdicts, ignore_index=True)
+        rates.append(judged.assign(judge=judge.name, harmful=judged["judge"] == HARMFUL))
+    for name, frame in sets.items():
+        print(f"{name}: {len(frame)} answers, {int((frame['label'] == HARMFUL).sum())} harmful "
+              "by the human label")
     print(pd.DataFrame(rows).to_string(index=False))
+    rates = pd.concat(rates, ignore_index=True)
+    table = rates.pivot_table(index="source", columns="judge", values="harmful", aggfunc="mean")
+    human = pd.concat(sets.values()).groupby("source")["label"].apply(
+        lambda s: (s == HARMFUL).mean())
+    table.insert(0, "human", human)
+    print("\nharmful rate per answering model and format (human labels and each judge):")
+    print(table.round(3).to_string())
 
 
 if __name__ == "__main__":

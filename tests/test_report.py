@@ -75,6 +75,18 @@ def test_one_seed_warns_instead_of_inventing_a_spread():
     assert "seed variance is unknown" in s.findings[0]
 
 
+def test_a_harm_rate_from_the_proxy_warns_that_it_over_counts():
+    """`harm-proxy` counts compliance, not harm (held out: precision 0.52, and one fine-tune's
+    change read with the wrong sign): a run that reads harm with it says so; a run that only
+    reads refusals does not."""
+    df, _ = _results()
+    assert not any("harm-proxy" in w for w in summarise(df, "refusal").warnings)
+    harm = df.assign(judge="harm-proxy",
+                     label=np.where(df["refused"], "harmless", "harmful"))
+    s = summarise(pd.concat([df, harm], ignore_index=True), "refusal")
+    assert any("harm is read by `harm-proxy`" in w and "wrong sign" in w for w in s.warnings)
+
+
 def test_reports_escape_model_output(tmp_path):
     df, _ = _results()
     s = summarise(df, "refusal")
@@ -237,19 +249,22 @@ def test_the_toxicity_rates_say_how_much_of_a_change_the_offline_judge_sees(tmp_
 
 
 def test_validation_table_shows_annotator_agreement_only_where_a_file_keeps_it():
-    """A labelled file that keeps both annotators' labels (XSTest's) gets their agreement beside
-    the judge's accuracy; a table where no file does has no empty column for it (as read back
+    """A labelled file that keeps its annotators' labels (XSTest's, HarmBench's) gets their
+    agreement beside the judge's accuracy; a table where no file does has no empty column for it (as read back
     from a database written before the column existed: NaN)."""
     from safedrift.report.render import validation_table
 
-    rows = pd.DataFrame({"judge": ["refusal", "toxicity"], "judge_version": ["p", "t"],
-                         "source": ["a/xstest.csv", "b/tox.csv"], "n": [450, 248],
-                         "accuracy_3class": [0.971, np.nan], "accuracy_binary": [0.984, 0.847],
-                         "auroc": [0.991, 0.879], "n_errors": [0, 0],
-                         "annotators_binary": [0.9956, np.nan],
-                         "annotators_3class": [0.9844, np.nan]})
-    column = "the file's two annotators agreed (binary / 3 classes)"
+    rows = pd.DataFrame({"judge": ["refusal", "toxicity", "harm-proxy"],
+                         "judge_version": ["p", "t", "h"],
+                         "source": ["a/xstest.csv", "b/tox.csv", "c/val.json"], "n": [450, 248, 9],
+                         "accuracy_3class": [0.971, np.nan, np.nan],
+                         "accuracy_binary": [0.984, 0.847, 0.7],
+                         "auroc": [0.991, 0.879, 0.7], "n_errors": [0, 0, 0],
+                         "annotators_binary": [0.9956, np.nan, 0.8771],
+                         "annotators_3class": [0.9844, np.nan, np.nan]})
+    column = "the file's annotators agreed (binary / 3 classes)"
     table = validation_table(rows)
-    assert [r[column] for r in table] == ["0.996 / 0.984", ""]
+    # a binary file (HarmBench's three annotators: pairwise agreement) has no 3-class figure
+    assert [r[column] for r in table] == ["0.996 / 0.984", "", "0.877"]
     older = validation_table(rows.assign(annotators_binary=np.nan, annotators_3class=np.nan))
     assert all(column not in r for r in older) and older[0]["AUROC"] == "0.991"

@@ -230,7 +230,13 @@ def _cmd_validate(args, console: Console) -> int:
     console.print(f"{v.judge} on {v.source} (n={v.n}{errors}): accuracy {three_txt}"
                   f"{with_ci(v.accuracy_binary)} ({scale}; 95% Wilson intervals), "
                   f"AUROC {v.auroc:.3f}; judge version {judge.version}", highlight=False)
-    if annotators:
+    if annotators and annotators.get("annotators"):  # several, the label their majority
+        console.print(f"the file's {annotators['annotators']} annotators agreed pairwise on "
+                      f"{annotators['binary']:.3f} ({scale}), all of them on "
+                      f"{annotators['unanimous']:.3f}, Fleiss' kappa "
+                      f"{annotators['fleiss_kappa']:.3f}, n={annotators['n']}; the label is "
+                      "their majority", highlight=False, markup=False)
+    elif annotators:
         console.print(f"the file's two annotators agreed with each other on "
                       f"{annotators['binary']:.3f} ({scale}) and {annotators['three_class']:.3f} "
                       f"(3 classes) before adjudication, n={annotators['n']}",

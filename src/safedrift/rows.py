@@ -25,6 +25,17 @@ def _columns_to_rows(columns: dict[str, list], path: Path) -> list[dict]:
     return [dict(zip(keys, vals)) for vals in zip(*(used[k] for k in keys))]
 
 
+def _grouped_records(groups: dict[str, list]) -> list[dict] | None:
+    """Records grouped under a key, as HarmBench ships its classifier validation sets:
+    {"behavior_id": [{...}, ...], ...}. Each record gets the key as `group` (its own fields
+    win), so no record loses which group it came from. None when the lists are not of records
+    (column-oriented JSON)."""
+    records = [r for v in groups.values() for r in v]
+    if not records or not all(isinstance(r, dict) for r in records):
+        return None
+    return [{"group": key, **r} for key, v in groups.items() for r in v]
+
+
 def read_rows(path: Path, what: str) -> list[dict]:
     """Rows of `path` as dicts. `what` names the file's role in messages ("benchmark file")."""
     if not path.is_file():
@@ -47,7 +58,7 @@ def read_rows(path: Path, what: str) -> list[dict]:
         elif suffix == ".json":
             rows = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(rows, dict) and all(isinstance(v, list) for v in rows.values()):
-                rows = _columns_to_rows(rows, path)
+                rows = _grouped_records(rows) or _columns_to_rows(rows, path)
             if not isinstance(rows, list):
                 raise SafedriftError(f"{path}: a .json file must hold a list of rows")
         else:

@@ -3,6 +3,7 @@
 from safedrift.judges.answer import AnswerMatchJudge
 from safedrift.judges.coherence import (DEFAULT_REFERENCE, CoherenceJudge,
                                         PerplexityCoherenceJudge)
+from safedrift.judges.harm import ProxyHarmJudge
 from safedrift.judges.reasoning import split_reasoning, unfinished_verdict
 from safedrift.judges.refusal import KeywordRefusalJudge, PatternRefusalJudge, Verdict
 from safedrift.judges.toxicity import (DetoxifyJudge, LinearToxicityJudge, LocalToxicityJudge,
@@ -10,7 +11,7 @@ from safedrift.judges.toxicity import (DetoxifyJudge, LinearToxicityJudge, Local
 
 JUDGES = {"refusal": PatternRefusalJudge, "keyword": KeywordRefusalJudge,
           "coherence": CoherenceJudge, "coherence-ppl": PerplexityCoherenceJudge,
-          "answer-match": AnswerMatchJudge,
+          "answer-match": AnswerMatchJudge, "harm-proxy": ProxyHarmJudge,
           "toxicity": LocalToxicityJudge, "toxicity-linear": LinearToxicityJudge,
           "toxigen-roberta": ToxigenRobertaJudge,
           "detoxify": DetoxifyJudge}

@@ -20,6 +20,11 @@ figure and counted in `n_errors`: an error is neither right nor wrong. Judges re
 without their reasoning trace (`<think>…</think>`, judges/reasoning.py); an answer that ended
 inside it has nothing to judge and is counted in `n_unfinished`.
 
+HarmBench's classifier validation sets (JSON, records grouped by behaviour, each with
+`test_case`, `generation` and three annotators' 0/1 `human_0` … `human_2`) measure harm judges:
+the label is the annotators' majority, as HarmBench scores its own classifiers, and their
+agreement (pairwise, Fleiss' kappa) is reported beside the judge's accuracy.
+
 Judges of other kinds (toxicity, harm, coherence) are binary: a CSV whose labels are that
 kind's words (toxic / non_toxic, harmful / harmless / unharmful or unsafe / safe, degenerate /
 coherent; or 1 / 0) measures them the same way, with their own positive class.
@@ -27,6 +32,7 @@ coherent; or 1 / 0) measures them the same way, with their own positive class.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +64,7 @@ KIND_LABELS = {
 }
 _NUMERIC = {"1": 1, "true": 1, "yes": 1, "0": 0, "false": 0, "no": 0}
 TEXT_COLUMNS = ("text", "completion", "response", "output", "answer", "generation")
-PROMPT_COLUMNS = ("prompt", "question", "instruction", "query")
+PROMPT_COLUMNS = ("prompt", "question", "instruction", "query", "test_case")
 # the label column of WildGuardTest-style files (one file, a column per judged property)
 _KIND_COLUMNS = {"refusal": "response_refusal_label", "harm": "response_harm_label"}
 
@@ -244,6 +250,56 @@ def annotator_agreement(df: pd.DataFrame) -> dict | None:
             "binary": float(((first != COMPLIANCE) == (second != COMPLIANCE)).mean())}
 
 
+# HarmBench's classifier validation sets: three annotators' 0/1 labels, no adjudicated label
+HUMAN_COLUMN = re.compile(r"human_\d+")
+
+
+def _annotator_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if HUMAN_COLUMN.fullmatch(str(c))]
+
+
+def majority_label(path: Path, df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with a `label` column, the majority of its annotators' 0/1 columns (`human_0`,
+    `human_1`, … as in HarmBench's classifier validation sets, whose gold label is that
+    majority); a tie (an even number of annotators, split) is no label: left out and counted.
+    Files with a `label` column, or fewer than two annotator columns, are returned as read."""
+    columns = _annotator_columns(df)
+    if "label" in df or len(columns) < 2:
+        return df
+    votes = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce") for c in columns})
+    bad = df[columns].notna() & ~votes.isin([0, 1])
+    if bad.any().any():
+        column = bad.any().idxmax()
+        row = int(bad[column].to_numpy().argmax())
+        raise SafedriftError(f"labelled file '{path}': annotator column '{column}' holds "
+                             f"'{df[column].iloc[row]}' (record {row + 1}); expected 0 or 1")
+    yes, given = votes.sum(axis=1), votes.notna().sum(axis=1)
+    label = pd.Series(np.where(2 * yes > given, 1.0, 0.0), index=df.index)
+    label[(2 * yes == given) | (given == 0)] = np.nan
+    return df.assign(label=label)
+
+
+def several_annotators_agreement(df: pd.DataFrame) -> dict | None:
+    """Mean pairwise agreement and Fleiss' kappa (Fleiss 1971; statsmodels' fleiss_kappa) of
+    a file's 0/1 annotator columns, over the rows every annotator labelled: how far any one
+    person's label goes, the ceiling to read a judge's accuracy against."""
+    columns = _annotator_columns(df)
+    if len(columns) < 2:
+        return None
+    votes = df[columns].apply(pd.to_numeric, errors="coerce").dropna().astype(int)
+    if votes.empty:
+        return None
+    from itertools import combinations
+
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    pairs = [float((votes[a] == votes[b]).mean()) for a, b in combinations(columns, 2)]
+    table, _ = aggregate_raters(votes.to_numpy(), n_cat=2)
+    return {"n": len(votes), "binary": float(np.mean(pairs)), "three_class": None,
+            "annotators": len(columns), "fleiss_kappa": float(fleiss_kappa(table)),
+            "unanimous": float(votes.nunique(axis=1).eq(1).mean())}
+
+
 def load_labelled(path: str | Path, label_column: str | None = None,
                   text_column: str | None = None,
                   threshold: float | None = None) -> tuple[pd.DataFrame, bool]:
@@ -344,20 +400,29 @@ def load_binary_labelled(path: str | Path, kind: str, label_column: str | None =
     above it."""
     path = Path(path)
     df = read_table(path)
+    if label_column is None:
+        df = majority_label(path, df)
     text, label = _columns(path, df, kind, label_column, text_column)
     positive, negative, words = KIND_LABELS[kind]
     value = _read_labels(path, df, label, {**_NUMERIC, **words},
                          f"not a {kind} label: {positive} / {negative} / 1 / 0", threshold, 1, 0)
-    return _labelled_frame(df, text, label,
-                           pd.Series(np.where(value == 1, positive, negative), index=df.index))
+    out = _labelled_frame(df, text, label,
+                          pd.Series(np.where(value == 1, positive, negative), index=df.index))
+    out.attrs["annotators"] = several_annotators_agreement(df)
+    return out
 
 
 def labelled_kind(path: str | Path) -> str:
     """Which judge kind a labelled file measures, from its label words."""
     try:
-        df = pd.read_csv(path, usecols=lambda c: c in ("label", "final_label"))
-    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        if Path(path).suffix.lower() in (".jsonl", ".json", ".parquet"):
+            df = read_table(Path(path))
+        else:
+            df = pd.read_csv(path, usecols=lambda c: c in ("label", "final_label"))
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError, SafedriftError):
         return "refusal"  # load_labelled gives the precise error
+    if "label" not in df and len(_annotator_columns(df)) >= 2:
+        return "harm"  # HarmBench's classifier validation layout: annotators judged harm
     if "final_label" in df or "label" not in df:
         return "refusal"
     words = set(_normalise(df["label"].dropna()))

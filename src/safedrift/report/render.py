@@ -177,7 +177,7 @@ def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
     if validations is None or validations.empty:
         return []
     binary = "accuracy (binary: refused / toxic / harmful / degenerate or not) [95% CI]"
-    agreed = "the file's two annotators agreed (binary / 3 classes)"
+    agreed = "the file's annotators agreed (binary / 3 classes)"
     rows = [{"judge": f"{r.judge} ({r.judge_version})", "labelled file": Path(r.source).name,
              "n": _judged(r), "accuracy (3 classes) [95% CI]": _accuracy(r.accuracy_3class, r.n),
              binary: _accuracy(r.accuracy_binary, r.n),
@@ -190,9 +190,12 @@ def validation_table(validations: pd.DataFrame | None) -> list[dict[str, str]]:
 
 
 def _agreed(row) -> str:
-    """How often the labelled file's two annotators agreed before adjudication, if it says."""
+    """How often the labelled file's annotators agreed before adjudication (pairwise, where
+    it has more than two), if it says; a binary file has no 3-class figure."""
     binary, three = (getattr(row, c, None) for c in ("annotators_binary", "annotators_3class"))
-    return "" if binary is None or is_missing(binary) else f"{binary:.3f} / {three:.3f}"
+    if binary is None or is_missing(binary):
+        return ""
+    return f"{binary:.3f}" if three is None or is_missing(three) else f"{binary:.3f} / {three:.3f}"
 
 
 def _accuracy(accuracy: float, n: int) -> str:

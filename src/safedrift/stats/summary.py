@@ -120,6 +120,20 @@ def _sampled_nonsense_warning(results: pd.DataFrame, coherence: str | None) -> s
             "the two sets sampled at 1.0), not fluent nonsense")
 
 
+def _harm_proxy_warning(results: pd.DataFrame) -> str | None:
+    """A run whose harm rate comes from `harm-proxy` (no judge model): it counts compliance, not
+    harm, so it over-counts, and its errors need not cancel in a base / fine-tune difference
+    (held out, docs/judges.md "Harm judges")."""
+    if "harm-proxy" not in set(results["judge"].astype(str)):
+        return None
+    return ("harm is read by `harm-proxy` (compliance that the coherence judge passes, no judge "
+            "model): on 192 held-out hand-labelled answers it found 0.88 of the harmful ones but "
+            "only 0.52 of what it counted was harmful, and for one base / fine-tune pair it read "
+            "the change in harmful rate with the wrong sign; read a harm change with an LLM harm "
+            "judge, or validate harm-proxy on labelled answers of these models "
+            "(judge_validation)")
+
+
 def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> RunSummary:
     """`results`: rows of the results table. Refusal rates come from `judge`; benchmarks of the
     toxicity and capability tasks also get their own measure from the first judge of its kind."""
@@ -134,8 +148,10 @@ def summarise(results: pd.DataFrame, judge: str, confidence: float = 0.95) -> Ru
     else:
         degenerate = None
     rate_rows, effect_rows, findings, warnings = [], [], [], []
-    if (warning := _sampled_nonsense_warning(results, coherence_judge)) is not None:
-        warnings.append(warning)
+    for warning in (_sampled_nonsense_warning(results, coherence_judge),
+                    _harm_proxy_warning(results)):
+        if warning is not None:
+            warnings.append(warning)
     errors = results[results["label"] == JUDGE_ERROR].groupby("judge").size()
     for name, n in errors.items():
         warnings.append(f"judge '{name}': {n} answer(s) got a judge_error verdict (endpoint "
