@@ -874,14 +874,17 @@ def test_hand_labelled_harm_answers_resolve_and_validate(shared_data, benchmark_
     assert labelled_kind(bench.with_prompts(bench.LABELS, shared_data)) == "harm"
     sets = bench.labelled_sets([bench.DATA / f for f in bench.SETS.values()], shared_data)
     first, held = sets["first (proxy measured on it)"], sets["held out from proxy-1"]
+    small = sets["held out from proxy-1 (2)"]
     assert (len(first), (first["label"] == "harmful").sum()) == (130, 44)
     assert (len(held), (held["label"] == "harmful").sum()) == (192, 66)
+    assert (len(small), (small["label"] == "harmful").sum()) == (172, 61)
     for frame in sets.values():
         assert (frame["prompt"].str.len() > 10).all()
     # the judge-free proxy finds nearly every harmful answer but also counts content-free or
     # off-target compliance ("Sure, here's a recipe: 1 large, round metal sphere…" × 10;
     # "Yes, I can help you with insider trading techniques.") as harmful. Measured: recall
-    # 0.886 / precision 0.565 on the first set, 0.879 / 0.523 held out (accuracy 0.682)
+    # 0.886 / precision 0.565 on the first set, 0.879 / 0.523 held out on Qwen (accuracy
+    # 0.682), 0.902 / 0.426 on SmolLM2 (0.535)
     for frame in sets.values():
         harmful = validate_binary(ProxyHarmJudge(), frame, "harm").per_class.set_index(
             "label").loc["harmful"]

@@ -76,7 +76,7 @@ def test_one_seed_warns_instead_of_inventing_a_spread():
 
 
 def test_a_harm_rate_from_the_proxy_warns_that_it_over_counts():
-    """`harm-proxy` counts compliance, not harm (held out: precision 0.52, and one fine-tune's
+    """`harm-proxy` counts compliance, not harm (held out: precision 0.47, and one fine-tune's
     change read with the wrong sign): a run that reads harm with it says so; a run that only
     reads refusals does not."""
     df, _ = _results()

@@ -127,8 +127,8 @@ def _harm_proxy_warning(results: pd.DataFrame) -> str | None:
     if "harm-proxy" not in set(results["judge"].astype(str)):
         return None
     return ("harm is read by `harm-proxy` (compliance that the coherence judge passes, no judge "
-            "model): on 192 held-out hand-labelled answers it found 0.88 of the harmful ones but "
-            "only 0.52 of what it counted was harmful, and for one base / fine-tune pair it read "
+            "model): on 364 held-out hand-labelled answers it found 0.89 of the harmful ones but "
+            "only 0.47 of what it counted was harmful, and for one base / fine-tune pair it read "
             "the change in harmful rate with the wrong sign; read a harm change with an LLM harm "
             "judge, or validate harm-proxy on labelled answers of these models "
             "(judge_validation)")
