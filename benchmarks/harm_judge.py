@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from safedrift.judges import KeywordRefusalJudge
 from safedrift.judges.harm import ProxyHarmJudge
@@ -65,10 +64,9 @@ def labelled_sets(files: list[Path], shared: Path) -> dict[str, pd.DataFrame]:
     return sets
 
 
-def accuracy_row(judge, name: str, frame: pd.DataFrame, v, seconds: float) -> dict:
+def accuracy_row(judge, name: str, v, seconds: float) -> dict:
     pc = v.per_class.set_index("label")
-    hits = round(v.accuracy_binary * v.n)
-    low, high = proportion_confint(hits, v.n, method="wilson") if v.n else (np.nan, np.nan)
+    low, high = v.interval()
     return {"set": name, "judge": judge.name, "n judged": v.n, "judge errors": v.n_errors,
             "accuracy [95% Wilson]": f"{v.accuracy_binary:.3f} [{low:.3f}, {high:.3f}]",
             "precision (harmful)": round(pc.loc[HARMFUL, "precision"], 3),
@@ -102,8 +100,7 @@ def main() -> None:
                                                                 ignore_index=True))]:
             t0 = time.perf_counter()
             v = validate_binary(judge, frame, name)
-            rows.append(accuracy_row(judge, name, frame, v, (time.perf_counter() - t0) /
-                                     len(frame)))
+            rows.append(accuracy_row(judge, name, v, (time.perf_counter() - t0) / len(frame)))
             if name != "pooled":
                 source = frame.set_index("row")["source"]
                 verdicts.append(v.judged.assign(source=v.judged["row"].map(source).to_numpy()))
