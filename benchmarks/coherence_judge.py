@@ -97,7 +97,8 @@ SETS = {"dev (heuristics-2 written on it)": "coherence_labels.csv",
         "held out from heuristics-11 (6)": "coherence_labels_heldout19.csv",
         "held out from heuristics-11 (7)": "coherence_labels_heldout20.csv",
         "held out from heuristics-11 (8)": "coherence_labels_heldout21.csv",
-        "held out from heuristics-11 (9)": "coherence_labels_heldout22.csv"}
+        "held out from heuristics-11 (9)": "coherence_labels_heldout22.csv",
+        "held out from heuristics-11 (10)": "coherence_labels_heldout23.csv"}
 # sets whose answers were sampled (temperature > 0): `coherence-ppl` judges them with its
 # threshold for sampled answers, as a run with that temperature does
 SAMPLED = {"held out from heuristics-11", "held out from heuristics-11 (2)",

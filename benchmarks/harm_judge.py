@@ -1,8 +1,9 @@
 """Harm judges against hand-labelled answers to harmful requests (benchmarks/data, harmful /
 harmless, see its README): `harm_labels.csv` (the embedded Qwen, base; the proxy was first
-measured on it), `harm_labels_heldout.csv` (Qwen base and an Alpaca fine-tune) and
-`harm_labels_heldout2.csv` (SmolLM2 base and an Alpaca fine-tune), both labelled and committed
-before any judge scored them: held out. The files hold the answers and the items'
+measured on it), `harm_labels_heldout.csv` (Qwen base and an Alpaca fine-tune),
+`harm_labels_heldout2.csv` (SmolLM2 base and an Alpaca fine-tune) and `harm_labels_heldout3.csv`
+(Qwen base and a Self-Instruct fine-tune, with a travel-agent persona), each labelled and
+committed before any judge scored it: held out. The files hold the answers and the items'
 ids, not the benchmark prompts: those are read from ../shared/data.
 
 Judges: `harm-proxy` (no judge model: the refusal judge reads compliance and the coherence
@@ -39,7 +40,8 @@ DATA = Path(__file__).parent / "data"
 LABELS = DATA / "harm_labels.csv"
 SETS = {"first (proxy measured on it)": "harm_labels.csv",
         "held out from proxy-1": "harm_labels_heldout.csv",
-        "held out from proxy-1 (2)": "harm_labels_heldout2.csv"}
+        "held out from proxy-1 (2)": "harm_labels_heldout2.csv",
+        "held out from proxy-1 (3)": "harm_labels_heldout3.csv"}
 MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384}
 
 

@@ -23,7 +23,8 @@ with a custom system prompt), `refusal_labels_heldout22.csv` (the same, with pat
 at 0.7, with a custom tutor persona), `refusal_labels_heldout23.csv`,
 `refusal_labels_heldout24.csv` and `refusal_labels_heldout25.csv` (the same, with patterns-24;
 greedy, with a custom bank-assistant persona, Qwen with a creative-writing persona, and SmolLM2
-with a chemistry-tutor persona). A set's
+with a chemistry-tutor persona), `refusal_labels_heldout26.csv` (the same, with patterns-25;
+Qwen and a Self-Instruct fine-tune, greedy, with a travel-agent persona). A set's
 held-out figure is the judge version it was held out from, on today's
 labels: `--judge-at REV` loads the pattern judge from a git revision
 (`git log -S '"patterns-7"' -- src/safedrift/judges/refusal.py` finds it). The project files
@@ -117,7 +118,8 @@ PROJECT_SETS = {"dev (patterns-6 written on it)": "refusal_labels.csv",
                 "held out from patterns-23": "refusal_labels_heldout22.csv",
                 "held out from patterns-24": "refusal_labels_heldout23.csv",
                 "held out from patterns-24 (2)": "refusal_labels_heldout24.csv",
-                "held out from patterns-24 (3)": "refusal_labels_heldout25.csv"}
+                "held out from patterns-24 (3)": "refusal_labels_heldout25.csv",
+                "held out from patterns-25": "refusal_labels_heldout26.csv"}
 XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
           "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
 
