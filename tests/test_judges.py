@@ -990,6 +990,28 @@ def test_hand_labelled_refusal_answers_of_small_models(shared_data, benchmark_sc
 
 
 @pytest.mark.shared_data
+def test_refusal_benchmark_pools_every_labelled_answer_once(shared_data, benchmark_script):
+    """`every_answer` (what `--cross-encoder` trains and judges on, grouped by set) holds each
+    labelled answer once, its set named, with the label and the patterns' verdict the per-set
+    table scores: a fold that silently lost a set, or mixed two, would misstate the held-out
+    figure."""
+    from safedrift.judges.validate import validate_judge
+
+    bench = benchmark_script("refusal_judge")
+    data = bench.every_answer(shared_data, PatternRefusalJudge())
+    sizes = data.groupby("set").size()
+    assert sizes["GPT-4"] == sizes["Llama-2-70b-chat"] == 450
+    assert set(sizes.index) == set(bench.PROJECT_SETS) | {"GPT-4", "Llama-2-70b-chat"}
+    for name, model, frame in bench.labelled_sets(shared_data):
+        if model == "all of the above":
+            part = data[data["set"] == name]
+            assert len(part) == len(frame)
+            v = validate_judge(PatternRefusalJudge(), frame, name)
+            assert (part["patterns"] == part["refusal"]).mean() == pytest.approx(
+                v.accuracy_binary)
+
+
+@pytest.mark.shared_data
 def test_refusal_benchmark_reads_xstests_other_files_both_versions(shared_data, benchmark_script,
                                                                    tmp_path):
     """`--xstest-dir` takes the v2 files of `model_completions/` and the first version's files
