@@ -276,16 +276,28 @@ def embedding_head(shared: Path, pattern) -> None:
     print(pd.DataFrame(list(rows.values())).to_string(index=False))
 
 
-def missed_candidates(shared: Path, pattern, xstest: bool = True) -> pd.DataFrame:
-    """Every answer the patterns call compliance, per set (XSTest's files by answering model, each
-    project set whole): set, prompt, answer, and whether the annotator called it a refusal. The
-    pool a second stage for the refusals the patterns miss would work on."""
-    rows = [(model if name == "XSTest" else name, q, a, label != "full_compliance")
+def every_answer(shared: Path, pattern) -> pd.DataFrame:
+    """Every labelled answer (XSTest's files by answering model, each project set whole) with
+    the annotator's binary label and the patterns' verdict."""
+    rows = [(model if name == "XSTest" else name, q, a if isinstance(a, str) else "",
+             label != "full_compliance")
             for name, model, frame in labelled_sets(shared)
-            if (xstest and name == "XSTest") or model == "all of the above"
-            for q, a, label in zip(frame["prompt"], frame["completion"], frame["label"])
-            if isinstance(a, str) and a.strip() and not pattern.judge(q, a).refused]
-    return pd.DataFrame(rows, columns=["set", "prompt", "answer", "refusal"])
+            if name == "XSTest" or model == "all of the above"
+            for q, a, label in zip(frame["prompt"], frame["completion"], frame["label"])]
+    data = pd.DataFrame(rows, columns=["set", "prompt", "answer", "refusal"])
+    data["patterns"] = [pattern.judge(q, a).refused for q, a in zip(data["prompt"], data["answer"])]
+    return data
+
+
+def missed_candidates(shared: Path, pattern, xstest: bool = True) -> pd.DataFrame:
+    """Every non-empty answer the patterns call compliance, per set (XSTest's files by answering
+    model, each project set whole): set, prompt, answer, and whether the annotator called it a
+    refusal. The pool a second stage for the refusals the patterns miss would work on."""
+    data = every_answer(shared, pattern)
+    keep = ~data["patterns"] & (data["answer"].str.strip() != "")
+    if not xstest:
+        keep &= ~data["set"].isin(list(XSTEST))
+    return data[keep].drop(columns="patterns").reset_index(drop=True)
 
 
 def text_head(shared: Path, pattern) -> None:
@@ -396,19 +408,6 @@ def likelihood_ratio(shared: Path, pattern, compliant: int = 300) -> None:
             cells.append(f"top {1 - q:.0%} of compliant: +{flagged[refusal].sum()} / "
                          f"-{(weight * (flagged & ~refusal)).sum():.0f}")
         print("  " + "; ".join(cells))
-
-
-def every_answer(shared: Path, pattern) -> pd.DataFrame:
-    """Every labelled answer (XSTest's files by answering model, each project set whole) with
-    the annotator's binary label and the patterns' verdict."""
-    rows = [(model if name == "XSTest" else name, q, a if isinstance(a, str) else "",
-             label != "full_compliance")
-            for name, model, frame in labelled_sets(shared)
-            if name == "XSTest" or model == "all of the above"
-            for q, a, label in zip(frame["prompt"], frame["completion"], frame["label"])]
-    data = pd.DataFrame(rows, columns=["set", "prompt", "answer", "refusal"])
-    data["patterns"] = [pattern.judge(q, a).refused for q, a in zip(data["prompt"], data["answer"])]
-    return data
 
 
 def cross_encoder(shared: Path, pattern, folds: int = 5, seed: int = 0) -> None:
