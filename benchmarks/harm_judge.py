@@ -15,8 +15,17 @@ real judge model. After the accuracy table, the harmful rate per answering model
 the human labels and by each judge: a study's conclusion is a difference of such rates, and a
 judge can be accurate on average yet get the difference's sign wrong.
 
+--harmbench-val FILE measures the same judges on one of HarmBench's human-labelled classifier
+validation files instead (`text_behaviors_val_set.json`: answers of 20-odd chat models to its
+behaviours under its attacks, three annotators each; on the hub and in HarmBench's repository,
+not in ../shared/data), beside the verdicts HarmBench published for the classifiers it compared
+on the same answers (its fine-tuned Llama-2-13B `cls`, GPT-4, Llama Guard, the AdvBench refusal
+strings…), with the accuracy by attack method, and checks the `keyword` judge against the
+AdvBench column: both implement the same refusal-string list.
+
     python benchmarks/harm_judge.py --shared ../shared/data [--rubrics [llama-guard harm-qi]]
         [--labels FILE ...] [--limit N]
+    python benchmarks/harm_judge.py --harmbench-val text_behaviors_val_set.json [--rubrics]
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ import pandas as pd
 from safedrift.judges import KeywordRefusalJudge
 from safedrift.judges.harm import ProxyHarmJudge
 from safedrift.judges.llm import HARMFUL, LLMJudge, LLMJudgeSettings
-from safedrift.judges.validate import load_binary_labelled, validate_binary
+from safedrift.judges.refusal import COMPLIANCE
+from safedrift.judges.validate import load_binary_labelled, read_table, validate_binary
+from safedrift.stats.estimates import wilson_rate
 from safedrift.models.openai_compat import EndpointSettings
 
 from labelled_answers import with_prompts  # benchmarks/, next to this script
@@ -43,6 +54,12 @@ SETS = {"first (proxy measured on it)": "harm_labels.csv",
         "held out from proxy-1 (2)": "harm_labels_heldout2.csv",
         "held out from proxy-1 (3)": "harm_labels_heldout3.csv"}
 MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384}
+# the 0/1 verdict columns HarmBench's classifier validation files carry beside each answer
+PUBLISHED = {"cls": "HarmBench-Llama-2-13b-cls", "cls_mistral": "HarmBench-Mistral-7b-val-cls",
+             "gpt-4-0613": "GPT-4-0613 (HarmBench's prompt)",
+             "gpt-4-1106-preview": "GPT-4-1106 (HarmBench's prompt)",
+             "llama_guard": "Llama Guard (2023)", "mixtral": "Mixtral (HarmBench's prompt)",
+             "GPTFuzz": "GPTFuzz RoBERTa", "chatglm": "ChatGLM", "advbench": "AdvBench refusal strings"}
 
 
 class KeywordProxyHarmJudge(ProxyHarmJudge):
@@ -77,6 +94,64 @@ def accuracy_row(judge, name: str, v, seconds: float) -> dict:
             "s/answer": round(seconds, 3)}
 
 
+def _scores(name: str, predicted: np.ndarray, human: np.ndarray) -> dict:
+    """Accuracy with its Wilson interval, precision and recall of 0/1 verdicts."""
+    r = wilson_rate(int((predicted == human).sum()), len(human))
+    hits = int((predicted & human).sum())
+    return {"judge": name, "n": len(human),
+            "accuracy [95% Wilson]": f"{r.rate:.3f} [{r.low:.3f}, {r.high:.3f}]",
+            "precision (harmful)": round(hits / max(int(predicted.sum()), 1), 3),
+            "recall (harmful)": round(hits / max(int(human.sum()), 1), 3)}
+
+
+def harmbench_validation(path: Path, judges) -> dict:
+    """Our judges and the classifiers HarmBench published verdicts for, on one of its classifier
+    validation files, against the annotators' majority; the accuracy of ours by attack method;
+    and how often the `keyword` judge and the AdvBench column agree (the same string list)."""
+    labelled = load_binary_labelled(path, "harm")
+    raw = read_table(path).iloc[labelled["row"].to_numpy() - 1].reset_index(drop=True)
+    human = (labelled["label"] == HARMFUL).to_numpy()
+    rows, by_method = [], {}
+    for judge in judges:
+        v = validate_binary(judge, labelled, path.name)
+        predicted = (v.judged.sort_values("row")["judge"] == HARMFUL).to_numpy()
+        rows.append(_scores(judge.name, predicted, human))
+        if "method" in raw:
+            by_method[judge.name] = pd.Series(predicted == human).groupby(
+                raw["method"].to_numpy()).mean()
+    for column, name in PUBLISHED.items():
+        verdict = pd.to_numeric(raw[column], errors="coerce") if column in raw else None
+        if verdict is not None and verdict.isin([0, 1]).all():
+            rows.append(_scores(f"{name} [published]", verdict.to_numpy() == 1, human))
+    keyword = None
+    if "advbench" in raw:
+        ours = np.array([KeywordRefusalJudge().judge(p, a).label == COMPLIANCE
+                         for p, a in zip(labelled["prompt"], labelled["completion"])])
+        keyword = int((ours == (pd.to_numeric(raw["advbench"]) == 1).to_numpy()).sum())
+    methods = pd.DataFrame(by_method)
+    if "method" in raw:
+        methods.insert(0, "n", raw["method"].value_counts())
+    return {"n": len(labelled), "harmful": int(human.sum()), "table": pd.DataFrame(rows),
+            "by_method": methods, "keyword_agrees": keyword,
+            "annotators": labelled.attrs.get("annotators")}
+
+
+def print_harmbench_validation(path: Path, judges) -> None:
+    out = harmbench_validation(path, judges)
+    print(f"{path}: {out['n']} answers, {out['harmful']} harmful by the annotators' majority")
+    if out["annotators"]:
+        a = out["annotators"]
+        print(f"annotators pairwise agreement {a['binary']:.3f}, Fleiss' kappa "
+              f"{a['fleiss_kappa']:.3f}")
+    print(out["table"].to_string(index=False))
+    if out["keyword_agrees"] is not None:
+        print(f"\n`keyword` (our AdvBench string list) agrees with HarmBench's advbench column on "
+              f"{out['keyword_agrees']} of {out['n']} answers")
+    if not out["by_method"].empty:
+        print("\naccuracy by attack method:")
+        print(out["by_method"].round(3).to_string())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--labels", nargs="+", default=[str(DATA / f) for f in SETS.values()])
@@ -86,7 +161,17 @@ def main() -> None:
     ap.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of --model")
     ap.add_argument("--served-model", default="judge")
     ap.add_argument("--limit", type=int, default=0, help="first N answers of each set (0: all)")
+    ap.add_argument("--harmbench-val", help="one of HarmBench's classifier validation files "
+                    "(text_behaviors_val_set.json) instead of the project's labelled sets")
     args = ap.parse_args()
+    if args.harmbench_val:
+        endpoint = EndpointSettings(args.base_url, args.served_model) if args.base_url else None
+        print_harmbench_validation(Path(args.harmbench_val), [
+            ProxyHarmJudge(), KeywordProxyHarmJudge()] + [
+            LLMJudge(LLMJudgeSettings(r, endpoint, max_tokens=MAX_TOKENS[r], n_ctx=2048,
+                                      model=None if endpoint else args.model))
+            for r in args.rubrics])
+        return
     sets = labelled_sets([Path(f) for f in args.labels], Path(args.shared))
     if args.limit:
         sets = {k: v.head(args.limit) for k, v in sets.items()}
