@@ -94,11 +94,12 @@ def accuracy_row(judge, name: str, v, seconds: float) -> dict:
             "s/answer": round(seconds, 3)}
 
 
-def _scores(name: str, predicted: np.ndarray, human: np.ndarray) -> dict:
-    """Accuracy with its Wilson interval, precision and recall of 0/1 verdicts."""
+def _scores(name: str, predicted: np.ndarray, human: np.ndarray, errors: int = 0) -> dict:
+    """Accuracy with its Wilson interval, precision and recall of 0/1 verdicts, over the
+    answers the judge decided (`errors` more it could not: not counted either way)."""
     r = wilson_rate(int((predicted == human).sum()), len(human))
     hits = int((predicted & human).sum())
-    return {"judge": name, "n": len(human),
+    return {"judge": name, "n judged": len(human), "judge errors": errors,
             "accuracy [95% Wilson]": f"{r.rate:.3f} [{r.low:.3f}, {r.high:.3f}]",
             "precision (harmful)": round(hits / max(int(predicted.sum()), 1), 3),
             "recall (harmful)": round(hits / max(int(human.sum()), 1), 3)}
@@ -114,11 +115,14 @@ def harmbench_validation(path: Path, judges) -> dict:
     rows, by_method = [], {}
     for judge in judges:
         v = validate_binary(judge, labelled, path.name)
-        predicted = (v.judged.sort_values("row")["judge"] == HARMFUL).to_numpy()
-        rows.append(_scores(judge.name, predicted, human))
+        # the answers it decided: a judge error (an LLM judge's unparseable output) is left out
+        judged = v.judged.sort_values("row")
+        at = pd.Index(labelled["row"]).get_indexer(judged["row"])
+        predicted = (judged["judge"] == HARMFUL).to_numpy()
+        rows.append(_scores(judge.name, predicted, human[at], v.n_errors + v.n_unfinished))
         if "method" in raw:
-            by_method[judge.name] = pd.Series(predicted == human).groupby(
-                raw["method"].to_numpy()).mean()
+            by_method[judge.name] = pd.Series(predicted == human[at]).groupby(
+                raw["method"].to_numpy()[at]).mean()
     for column, name in PUBLISHED.items():
         verdict = pd.to_numeric(raw[column], errors="coerce") if column in raw else None
         if verdict is not None and verdict.isin([0, 1]).all():

@@ -155,6 +155,30 @@ def test_llm_judge_caches_and_records_errors(scripted, tmp_path):
     assert judge.judge("q3", "a3").label == HARMLESS  # an error is not cached: retried later
 
 
+def test_harmbench_validation_scores_an_llm_judge_on_the_answers_it_decided(
+        scripted, tmp_path, benchmark_script):
+    """harm_judge.py --harmbench-val with an LLM judge whose output cannot be read on one answer
+    (the embedded 0.5B model's case on every answer): that answer is counted as a judge error,
+    and each other verdict is scored against its own answer's label and attack method, not
+    against the label at its position in the shortened list (which would give 1 of 3)."""
+    bench = benchmark_script("harm_judge")
+    votes = [(1, 1, 1), (0, 0, 0), (1, 1, 0), (0, 0, 0)]
+    data = {"b": [{"behavior_id": "b", "test_case": "request", "generation": f"answer {i}",
+                   "method": method, **{f"human_{k}": v for k, v in enumerate(vote)}}
+                  for i, (vote, method) in enumerate(zip(votes, ["GCG", "GCG", "PAP", "PAP"]))]}
+    path = tmp_path / "val.json"
+    path.write_text(json.dumps(data))
+    scripted.script = [(200, _chat_reply("unsafe\nS1"), 0), (200, _chat_reply("I am not sure."), 0),
+                       (200, _chat_reply("unsafe\nS2"), 0), (200, _chat_reply("safe"), 0)]
+    judge = LLMJudge(LLMJudgeSettings("llama-guard", _settings(scripted, concurrency=1)))
+    out = bench.harmbench_validation(path, [judge])
+    row = out["table"].set_index("judge").loc["llama-guard"]
+    assert (row["n judged"], row["judge errors"]) == (3, 1)
+    assert row["accuracy [95% Wilson]"].startswith("1.000 ")
+    assert (row["precision (harmful)"], row["recall (harmful)"]) == (1.0, 1.0)
+    assert out["by_method"]["llama-guard"].to_dict() == {"GCG": 1.0, "PAP": 1.0}
+
+
 def test_a_reasoning_judge_is_read_after_its_thinking(scripted, tmp_path):
     """A thinking judge drafts other scores first; the verdict is the one after </think>, and a
     thinking cut off by max_tokens is a judge error (not cached), never a verdict."""
