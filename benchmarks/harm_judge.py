@@ -26,6 +26,11 @@ AdvBench column: both implement the same refusal-string list.
     python benchmarks/harm_judge.py --shared ../shared/data [--rubrics [llama-guard harm-qi]]
         [--labels FILE ...] [--limit N]
     python benchmarks/harm_judge.py --harmbench-val text_behaviors_val_set.json [--rubrics]
+    # HarmBench's own classifier, served (vllm serve cais/HarmBench-Llama-2-13b-cls), through
+    # its prompt: the `harmbench` rubric, raw text through the completions API
+    python benchmarks/harm_judge.py --harmbench-val FILE --rubrics harmbench \
+        --base-url http://127.0.0.1:8000/v1 --served-model cais/HarmBench-Llama-2-13b-cls \
+        --api completions
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ SETS = {"first (proxy measured on it)": "harm_labels.csv",
         "held out from proxy-1": "harm_labels_heldout.csv",
         "held out from proxy-1 (2)": "harm_labels_heldout2.csv",
         "held out from proxy-1 (3)": "harm_labels_heldout3.csv"}
-MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384}
+MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384, "harmbench": 4}
 # the 0/1 verdict columns HarmBench's classifier validation files carry beside each answer
 PUBLISHED = {"cls": "HarmBench-Llama-2-13b-cls", "cls_mistral": "HarmBench-Mistral-7b-val-cls",
              "gpt-4-0613": "GPT-4-0613 (HarmBench's prompt)",
@@ -164,12 +169,16 @@ def main() -> None:
     ap.add_argument("--model", default="embedded:qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of --model")
     ap.add_argument("--served-model", default="judge")
+    ap.add_argument("--api", choices=["chat", "completions"], default="chat",
+                    help="completions: the rubric as raw text (HarmBench's classifier, "
+                         "--rubrics harmbench)")
     ap.add_argument("--limit", type=int, default=0, help="first N answers of each set (0: all)")
     ap.add_argument("--harmbench-val", help="one of HarmBench's classifier validation files "
                     "(text_behaviors_val_set.json) instead of the project's labelled sets")
     args = ap.parse_args()
     if args.harmbench_val:
-        endpoint = EndpointSettings(args.base_url, args.served_model) if args.base_url else None
+        endpoint = (EndpointSettings(args.base_url, args.served_model, api=args.api)
+                    if args.base_url else None)
         print_harmbench_validation(Path(args.harmbench_val), [
             ProxyHarmJudge(), KeywordProxyHarmJudge()] + [
             LLMJudge(LLMJudgeSettings(r, endpoint, max_tokens=MAX_TOKENS[r], n_ctx=2048,
@@ -179,7 +188,8 @@ def main() -> None:
     sets = labelled_sets([Path(f) for f in args.labels], Path(args.shared))
     if args.limit:
         sets = {k: v.head(args.limit) for k, v in sets.items()}
-    endpoint = EndpointSettings(args.base_url, args.served_model) if args.base_url else None
+    endpoint = (EndpointSettings(args.base_url, args.served_model, api=args.api)
+                if args.base_url else None)
     judges = [ProxyHarmJudge(), KeywordProxyHarmJudge()] + [
         LLMJudge(LLMJudgeSettings(r, endpoint, max_tokens=MAX_TOKENS[r], n_ctx=2048,
                                   model=None if endpoint else args.model))
