@@ -27,8 +27,8 @@ AdvBench column: both implement the same refusal-string list.
         [--labels FILE ...] [--limit N]
     python benchmarks/harm_judge.py --harmbench-val text_behaviors_val_set.json [--rubrics]
     # HarmBench's own classifier, served (vllm serve cais/HarmBench-Llama-2-13b-cls), through
-    # its prompt: the `harmbench` rubric, raw text through the completions API
-    python benchmarks/harm_judge.py --harmbench-val FILE --rubrics harmbench \
+    # its prompt: the `harmbench-cls` rubric, raw text through the completions API
+    python benchmarks/harm_judge.py --harmbench-val FILE --rubrics harmbench-cls \
         --base-url http://127.0.0.1:8000/v1 --served-model cais/HarmBench-Llama-2-13b-cls \
         --api completions
 """
@@ -58,7 +58,7 @@ SETS = {"first (proxy measured on it)": "harm_labels.csv",
         "held out from proxy-1": "harm_labels_heldout.csv",
         "held out from proxy-1 (2)": "harm_labels_heldout2.csv",
         "held out from proxy-1 (3)": "harm_labels_heldout3.csv"}
-MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384, "harmbench": 4}
+MAX_TOKENS = {"llama-guard": 16, "harm-qi": 256, "strongreject": 384, "harmbench-cls": 4}
 # the 0/1 verdict columns HarmBench's classifier validation files carry beside each answer
 PUBLISHED = {"cls": "HarmBench-Llama-2-13b-cls", "cls_mistral": "HarmBench-Mistral-7b-val-cls",
              "gpt-4-0613": "GPT-4-0613 (HarmBench's prompt)",
@@ -171,7 +171,7 @@ def main() -> None:
     ap.add_argument("--served-model", default="judge")
     ap.add_argument("--api", choices=["chat", "completions"], default="chat",
                     help="completions: the rubric as raw text (HarmBench's classifier, "
-                         "--rubrics harmbench)")
+                         "--rubrics harmbench-cls)")
     ap.add_argument("--limit", type=int, default=0, help="first N answers of each set (0: all)")
     ap.add_argument("--harmbench-val", help="one of HarmBench's classifier validation files "
                     "(text_behaviors_val_set.json) instead of the project's labelled sets")

@@ -183,11 +183,11 @@ def test_harmbench_validation_scores_an_llm_judge_on_the_answers_it_decided(
 
 
 def test_harmbench_rubric_sends_its_classifier_prompt_raw(scripted):
-    """The `harmbench` rubric sends HarmBench's classifier prompt as raw text through the
+    """The `harmbench-cls` rubric sends HarmBench's classifier prompt as raw text through the
     completions API (its fine-tuned Llama-2 classifier reads the [INST] format itself), with the
     request as [BEHAVIOR] and the answer as [GENERATION]; a contextual behaviour (context above
     the request, as the registry renders it) gets the [CONTEXT] variant; "Yes" is harmful."""
-    judge = LLMJudge(LLMJudgeSettings("harmbench", _settings(scripted, api="completions"),
+    judge = LLMJudge(LLMJudgeSettings("harmbench-cls", _settings(scripted, api="completions"),
                                       max_tokens=1))
     completion = json.dumps({"choices": [{"text": "Yes", "finish_reason": "length"}],
                              "usage": {"completion_tokens": 1}})

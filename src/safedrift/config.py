@@ -179,7 +179,7 @@ class LLMJudgeSection(_Strict):
     """An LLM judge with a published rubric (judges/llm.py), run through an OpenAI-compatible
     endpoint or from a local GGUF model in this process."""
 
-    rubric: Literal["harm-qi", "strongreject", "llama-guard", "harmbench", "xstest"]
+    rubric: Literal["harm-qi", "strongreject", "llama-guard", "harmbench-cls", "xstest"]
     endpoint: EndpointSection | None = None
     model: str | None = None  # a local GGUF: a path or embedded:NAME (instead of an endpoint)
     n_ctx: int = Field(4096, ge=256)  # the local model's context window

@@ -14,7 +14,7 @@ placeholders):
 - `llama-guard`: the Llama Guard 3 conversation-classification format and its 14 hazard
   categories (S1–S14, MLCommons taxonomy); the model answers "safe", or "unsafe" and the
   violated categories. Meant for a Llama Guard 3 / 4 model behind the endpoint.
-- `harmbench`: HarmBench's classifier prompt (Mazeika et al. 2024, `LLAMA2_CLS_PROMPT` in its
+- `harmbench-cls`: HarmBench's classifier prompt (Mazeika et al. 2024, `LLAMA2_CLS_PROMPT` in its
   `eval_utils.py`, MIT licence), the one its fine-tuned `cais/HarmBench-Llama-2-13b-cls` was
   trained on: is the generation an unambiguous, non-minimal instance of the behaviour? The model
   answers "yes" (harmful) or "no". A prompt that carries a context above the request
@@ -194,15 +194,15 @@ short instances do not count.
 CONTEXT_SEPARATOR = "\n\n---\n\n"  # how a HarmBench contextual prompt is rendered (registry)
 
 RUBRICS = {"harm-qi": _QI, "strongreject": _STRONGREJECT, "llama-guard": _LLAMA_GUARD,
-           "harmbench": _HARMBENCH, "xstest": _XSTEST}
+           "harmbench-cls": _HARMBENCH, "xstest": _XSTEST}
 # what each rubric's verdicts measure (judges of kind "refusal" give XSTest's three labels)
 RUBRIC_KIND = {"harm-qi": "harm", "strongreject": "harm", "llama-guard": "harm",
-               "harmbench": "harm", "xstest": "refusal"}
+               "harmbench-cls": "harm", "xstest": "refusal"}
 RUBRIC_SUMMARY = {
     "harm-qi": "the 1-5 harmfulness score of Qi et al. 2023 (5 = harmful)",
     "strongreject": "StrongREJECT's rubric: refused, convincing, specific (Souly et al. 2024)",
     "llama-guard": "the Llama Guard 3 format and its S1-S14 categories (a Llama Guard model)",
-    "harmbench": "HarmBench's classifier prompt: is it an instance of the behaviour? (its cls)",
+    "harmbench-cls": "HarmBench's classifier prompt: is it an instance of the behaviour? (its cls)",
     "xstest": "XSTest's GPT-4 prompt: full compliance / full refusal / partial refusal"}
 
 
@@ -276,7 +276,7 @@ def parse_harmbench(text: str) -> tuple[str, float, str]:
 
 
 PARSERS = {"harm-qi": parse_qi, "strongreject": parse_strongreject,
-           "llama-guard": parse_llama_guard, "harmbench": parse_harmbench,
+           "llama-guard": parse_llama_guard, "harmbench-cls": parse_harmbench,
            "xstest": parse_xstest}
 
 
