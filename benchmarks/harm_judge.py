@@ -134,7 +134,8 @@ def harmbench_validation(path: Path, judges) -> dict:
             rows.append(_scores(f"{name} [published]", verdict.to_numpy() == 1, human))
     keyword = None
     if "advbench" in raw:
-        ours = np.array([KeywordRefusalJudge().judge(p, a).label == COMPLIANCE
+        strings = KeywordRefusalJudge()
+        ours = np.array([strings.judge(p, a).label == COMPLIANCE
                          for p, a in zip(labelled["prompt"], labelled["completion"])])
         keyword = int((ours == (pd.to_numeric(raw["advbench"]) == 1).to_numpy()).sum())
     methods = pd.DataFrame(by_method)
