@@ -230,6 +230,25 @@ def test_likelihood_matches_llama_cpp_full_logits(ppl_judge):
     assert got.nll == pytest.approx(expected, abs=1e-3)
 
 
+def test_choice_margin_is_the_difference_of_the_two_one_token_answers_likelihoods(ppl_judge):
+    """choice_margin reads one logit row; scoring "Yes" and "No" as whole answers (two forward
+    passes, log-softmax taken) must give the same difference, and the margin must follow the
+    instruction (even SmolLM2-135M says the one word it is told to)."""
+    from safedrift.errors import SafedriftError
+
+    ppl_judge.likelihood(*BREAD)  # builds the scorer
+    s = ppl_judge._scorer
+    ask = "Reply with exactly this one word, nothing else: {}"
+    margins = {}
+    for word in ("Yes", "No"):
+        margins[word] = s.choice_margin(ask.format(word), "Yes", "No")
+        by_answers = s(ask.format(word), "No").nll - s(ask.format(word), "Yes").nll
+        assert margins[word] == pytest.approx(by_answers, abs=1e-3)
+    assert margins["Yes"] > 0 > margins["No"]
+    with pytest.raises(SafedriftError, match="must be one"):
+        s.choice_margin(ask.format("Yes"), "Yes", "Absolutely not")
+
+
 def test_word_salad_passes_the_heuristics_but_not_the_perplexity(ppl_judge):
     prompt, answer = BREAD
     salad = _shuffled(answer)

