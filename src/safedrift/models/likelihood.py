@@ -57,14 +57,8 @@ class LikelihoodScorer:
     def _tokens(self, text: str, special: bool) -> list[int]:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
-    def __call__(self, prompt: str, answer: str) -> AnswerLikelihood:
-        context = self._tokens(self.template.prompt(prompt), special=True)[-self.max_prompt:]
-        # the answer is untrusted text: role markers in it are scored as text, not as control
-        target = self._tokens(answer, special=False)[:self.max_answer]
-        if not target:
-            return AnswerLikelihood(float("nan"), 0)
-        tokens = context + target
-        first = len(context) - 1  # the position whose logits predict the first answer token
+    def _logits(self, tokens: list[int], first: int, last: int) -> np.ndarray:
+        """One forward pass over `tokens`; the logit rows of positions first..last-1 only."""
         lc, b = self._lc, self.batch
         with self.lock:
             lc.llama_memory_clear(self.memory, True)
@@ -72,13 +66,23 @@ class LikelihoodScorer:
             for i, t in enumerate(tokens):
                 b.token[i], b.pos[i], b.n_seq_id[i] = t, i, 1
                 b.seq_id[i][0] = 0
-                b.logits[i] = i >= first and i < len(tokens) - 1
+                b.logits[i] = first <= i < last
             if lc.llama_decode(self.ctx, b) != 0:
                 raise SafedriftError("llama.cpp could not score an answer (decode failed)")
-            logits = np.empty((len(target), self.n_vocab), dtype=np.float32)
-            for k in range(len(target)):
+            logits = np.empty((last - first, self.n_vocab), dtype=np.float32)
+            for k in range(last - first):
                 row = lc.llama_get_logits_ith(self.ctx, first + k)
                 logits[k] = np.ctypeslib.as_array(row, shape=(self.n_vocab,))
+        return logits
+
+    def __call__(self, prompt: str, answer: str) -> AnswerLikelihood:
+        context = self._tokens(self.template.prompt(prompt), special=True)[-self.max_prompt:]
+        # the answer is untrusted text: role markers in it are scored as text, not as control
+        target = self._tokens(answer, special=False)[:self.max_answer]
+        if not target:
+            return AnswerLikelihood(float("nan"), 0)
+        first = len(context) - 1  # the position whose logits predict the first answer token
+        logits = self._logits(context + target, first, first + len(target))
         top = logits.max(axis=1, keepdims=True)
         log_z = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
         nll = log_z - logits[np.arange(len(target)), target]
@@ -97,16 +101,5 @@ class LikelihoodScorer:
                 raise SafedriftError(f"choice_margin: {word!r} is {len(tokens)} tokens for "
                                      f"{self.model.short_name}; it must be one")
             ids.append(tokens[0])
-        lc, b = self._lc, self.batch
-        with self.lock:
-            lc.llama_memory_clear(self.memory, True)
-            b.n_tokens = len(context)
-            for i, t in enumerate(context):
-                b.token[i], b.pos[i], b.n_seq_id[i] = t, i, 1
-                b.seq_id[i][0] = 0
-                b.logits[i] = i == len(context) - 1
-            if lc.llama_decode(self.ctx, b) != 0:
-                raise SafedriftError("llama.cpp could not score a prompt (decode failed)")
-            row = np.ctypeslib.as_array(lc.llama_get_logits_ith(self.ctx, len(context) - 1),
-                                        shape=(self.n_vocab,))
-            return float(row[ids[0]] - row[ids[1]])
+        row = self._logits(context, len(context) - 1, len(context))[0]
+        return float(row[ids[0]] - row[ids[1]])
