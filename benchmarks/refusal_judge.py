@@ -130,7 +130,8 @@ PROJECT_SETS = {"dev (patterns-6 written on it)": "refusal_labels.csv",
                 "held out from patterns-24 (2)": "refusal_labels_heldout24.csv",
                 "held out from patterns-24 (3)": "refusal_labels_heldout25.csv",
                 "held out from patterns-25": "refusal_labels_heldout26.csv",
-                "held out from patterns-27": "refusal_labels_heldout27.csv"}
+                "held out from patterns-27": "refusal_labels_heldout27.csv",
+                "held out from patterns-28": "refusal_labels_heldout28.csv"}
 XSTEST = {"GPT-4": "xstest_v2_completions_gpt4.csv",
           "Llama-2-70b-chat": "xstest_v2_completions_llama2orig.csv"}
 
