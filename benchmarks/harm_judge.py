@@ -162,6 +162,17 @@ def print_harmbench_validation(path: Path, judges) -> None:
         print(out["by_method"].round(3).to_string())
 
 
+def harm_judges(args) -> list:
+    """The proxy, its keyword variant, and one LLM judge per --rubrics entry, on the endpoint
+    (--base-url) or the local GGUF (--model)."""
+    endpoint = (EndpointSettings(args.base_url, args.served_model, api=args.api)
+                if args.base_url else None)
+    return [ProxyHarmJudge(), KeywordProxyHarmJudge()] + [
+        LLMJudge(LLMJudgeSettings(r, endpoint, max_tokens=MAX_TOKENS[r], n_ctx=2048,
+                                  model=None if endpoint else args.model))
+        for r in args.rubrics]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--labels", nargs="+", default=[str(DATA / f) for f in SETS.values()])
@@ -178,23 +189,12 @@ def main() -> None:
                     "(text_behaviors_val_set.json) instead of the project's labelled sets")
     args = ap.parse_args()
     if args.harmbench_val:
-        endpoint = (EndpointSettings(args.base_url, args.served_model, api=args.api)
-                    if args.base_url else None)
-        print_harmbench_validation(Path(args.harmbench_val), [
-            ProxyHarmJudge(), KeywordProxyHarmJudge()] + [
-            LLMJudge(LLMJudgeSettings(r, endpoint, max_tokens=MAX_TOKENS[r], n_ctx=2048,
-                                      model=None if endpoint else args.model))
-            for r in args.rubrics])
+        print_harmbench_validation(Path(args.harmbench_val), harm_judges(args))
         return
     sets = labelled_sets([Path(f) for f in args.labels], Path(args.shared))
     if args.limit:
         sets = {k: v.head(args.limit) for k, v in sets.items()}
-    endpoint = (EndpointSettings(args.base_url, args.served_model, api=args.api)
-                if args.base_url else None)
-    judges = [ProxyHarmJudge(), KeywordProxyHarmJudge()] + [
-        LLMJudge(LLMJudgeSettings(r, endpoint, max_tokens=MAX_TOKENS[r], n_ctx=2048,
-                                  model=None if endpoint else args.model))
-        for r in args.rubrics]
+    judges = harm_judges(args)  # after the sets: a local judge model loads here
     rows, rates = [], []
     for judge in judges:
         verdicts = []

@@ -562,6 +562,14 @@ def main() -> None:
     if extra and not xstest_files(extra):
         raise SystemExit(f"--xstest-dir {extra}: no xstest_v2_completions_*.csv or "
                          "xstest_completions_*_v1.csv files in it")
+    if args.zero_shot:  # a bad model reference is a one-line error before the long table
+        from safedrift.errors import SafedriftError
+        from safedrift.models import resolve_model
+
+        try:
+            resolve_model(args.zero_shot)
+        except SafedriftError as e:
+            raise SystemExit(f"--zero-shot: {e}") from None
     pattern = pattern_judge_at(args.judge_at) if args.judge_at else PatternRefusalJudge()
     judges = [pattern, KeywordRefusalJudge()]
     rows = []
